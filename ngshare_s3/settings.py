@@ -1,0 +1,181 @@
+"""Configuration: parsed once from flags and environment into a frozen object."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+DEFAULT_DATABASE = "sqlite:////srv/ngshare/ngshare.db"
+DEFAULT_STORAGE = "/srv/ngshare/files/"
+DEFAULT_MAX_BODY_SIZE = 1 << 30
+DEFAULT_STANDALONE_PORT = 12121
+
+
+class SettingsError(Exception):
+    """A misconfiguration; its message is printed as the one line start-up fails with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = DEFAULT_DATABASE
+    storage: str = DEFAULT_STORAGE
+    prefix: str = "/api/"
+    admins: frozenset[str] = frozenset()
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_STANDALONE_PORT
+    hub_api_url: str = ""
+    hub_api_token: str = field(default="", repr=False)
+    hub_client_id: str = ""
+    post_login_url: str = ""
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    hub_timeout: float = 10.0
+    cookie_secret: bytes = field(default=b"", repr=False)
+
+    @property
+    def login_enabled(self) -> bool:
+        """Browser login needs the OAuth client id JupyterHub gives its services."""
+        return bool(self.hub_client_id)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog="ngshare-s3",
+        description="The nbgrader exchange service for JupyterHub (ngshare 0.6 API).",
+    )
+    parser.add_argument(
+        "--admins",
+        default=env("NGSHARE_S3_ADMINS", ""),
+        help="comma-separated usernames that may manage every course [$NGSHARE_S3_ADMINS]",
+    )
+    parser.add_argument(
+        "--database",
+        default=env("NGSHARE_S3_DATABASE", DEFAULT_DATABASE),
+        help="metadata store: sqlite:////absolute/path.db [$NGSHARE_S3_DATABASE]",
+    )
+    parser.add_argument(
+        "--storage",
+        default=env("NGSHARE_S3_STORAGE", DEFAULT_STORAGE),
+        help="object store: a local directory [$NGSHARE_S3_STORAGE]",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=env("NGSHARE_S3_PREFIX") or env("JUPYTERHUB_SERVICE_PREFIX") or "/api/",
+        help="URL prefix of every route [$NGSHARE_S3_PREFIX, else $JUPYTERHUB_SERVICE_PREFIX, else /api/]",
+    )
+    parser.add_argument(
+        "--host",
+        default=env("NGSHARE_S3_HOST"),
+        help="bind address [$NGSHARE_S3_HOST; default 0.0.0.0 under JupyterHub, else 127.0.0.1]",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=env("NGSHARE_S3_PORT"),
+        help="bind port [$NGSHARE_S3_PORT; default the port of $JUPYTERHUB_SERVICE_URL, else 12121]",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=_env_flag("NGSHARE_S3_DEBUG"),
+        help="debug mode: detailed permission messages, debug endpoint [$NGSHARE_S3_DEBUG]",
+    )
+    parser.add_argument(
+        "--jupyterhub_api_url",
+        default=env("JUPYTERHUB_API_URL", ""),
+        help="JupyterHub API URL, e.g. http://127.0.0.1:8081/hub/api [$JUPYTERHUB_API_URL]",
+    )
+    parser.add_argument(
+        "--no-upgrade-db",
+        action="store_true",
+        help="accepted for ngshare compatibility; the schema is created idempotently",
+    )
+    parser.add_argument(
+        "--max-body-size",
+        type=int,
+        default=env("NGSHARE_S3_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE),
+        help="largest request body in bytes, answered with 413 above it [$NGSHARE_S3_MAX_BODY_SIZE]",
+    )
+    parser.add_argument(
+        "--hub-timeout",
+        type=float,
+        default=env("NGSHARE_S3_HUB_TIMEOUT", 10.0),
+        help="seconds to wait for JupyterHub to identify a token [$NGSHARE_S3_HUB_TIMEOUT]",
+    )
+    return parser
+
+
+def validate_prefix(prefix: str) -> str:
+    if not (prefix.startswith("/") and prefix.endswith("/")):
+        raise SettingsError(f"--prefix must start and end with '/', got {prefix!r}")
+    if prefix.startswith("/healthz/"):
+        raise SettingsError(f"--prefix must not start with /healthz/, got {prefix!r}")
+    if any(ch in prefix for ch in "{}"):
+        raise SettingsError(f"--prefix must not contain braces, got {prefix!r}")
+    return prefix
+
+
+def _service_port() -> int | None:
+    url = os.environ.get("JUPYTERHUB_SERVICE_URL")
+    if not url:
+        return None
+    parsed = urlparse(url)
+    try:
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError as error:
+        raise SettingsError(f"JUPYTERHUB_SERVICE_URL has a bad port: {url!r}") from error
+
+
+def _cookie_secret(api_token: str) -> bytes:
+    """Every replica derives the same key from the shared service token, so logins survive
+    a request landing on another replica; NGSHARE_S3_COOKIE_SECRET overrides it."""
+    explicit = os.environ.get("NGSHARE_S3_COOKIE_SECRET")
+    if explicit:
+        return explicit.encode()
+    return hmac.new(api_token.encode(), b"ngshare_s3 cookie secret", hashlib.sha256).digest()
+
+
+def parse_settings(argv: list[str] | None = None) -> Settings:
+    args = build_parser().parse_args(argv)
+    under_hub = "JUPYTERHUB_SERVICE_URL" in os.environ
+    api_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not api_token:
+        raise SettingsError(
+            "JUPYTERHUB_API_TOKEN is not set: run ngshare_s3 as a JupyterHub service "
+            "or export the token the Hub's service entry has"
+        )
+    if not args.jupyterhub_api_url:
+        raise SettingsError("set JUPYTERHUB_API_URL or --jupyterhub_api_url, e.g. http://127.0.0.1:8081/hub/api")
+    if urlparse(args.jupyterhub_api_url).scheme not in {"http", "https"}:
+        raise SettingsError(f"--jupyterhub_api_url must be an http(s) URL, got {args.jupyterhub_api_url!r}")
+    if args.max_body_size <= 0:
+        raise SettingsError("--max-body-size must be a positive number of bytes")
+    if args.hub_timeout <= 0:
+        raise SettingsError("--hub-timeout must be a positive number of seconds")
+    port = args.port if args.port is not None else (_service_port() or DEFAULT_STANDALONE_PORT)
+    prefix = validate_prefix(args.prefix)
+    return Settings(
+        database=args.database,
+        storage=args.storage,
+        prefix=prefix,
+        admins=frozenset(name for name in args.admins.split(",") if name),
+        debug=args.debug,
+        host=args.host or ("0.0.0.0" if under_hub else "127.0.0.1"),
+        port=int(port),
+        hub_api_url=args.jupyterhub_api_url.rstrip("/"),
+        hub_api_token=api_token,
+        hub_client_id=os.environ.get("JUPYTERHUB_CLIENT_ID", ""),
+        post_login_url=os.environ.get("JUPYTERHUB_SERVICE_REDIRECT_URL") or prefix,
+        max_body_size=int(args.max_body_size),
+        hub_timeout=float(args.hub_timeout),
+        cookie_secret=_cookie_secret(api_token),
+    )

@@ -1,0 +1,200 @@
+"""The metadata interface: courses, memberships, assignments, submissions, events.
+
+Every backend keeps the same records and the same guarantees: a write that can race is decided
+by a unique key or by one atomic single-record update, never by a read followed by a write.
+Lists come back in creation order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["instructor", "student"]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One uploaded file: its path as the user gave it, MD5 hex digest and size in bytes."""
+
+    path: str
+    md5: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Member:
+    course_id: str
+    user_id: str
+    role: Role
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    course_id: str
+    assignment_id: str
+    release_id: str
+    released_at: str
+    files: tuple[FileRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Feedback:
+    feedback_id: str
+    timestamp: str
+    files: tuple[FileRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class Submission:
+    course_id: str
+    assignment_id: str
+    student_id: str
+    timestamp: str
+    submission_id: str
+    release_id: str
+    files: tuple[FileRecord, ...] = ()
+    feedback: Feedback | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the audit trail."""
+
+    at: str
+    user_id: str
+    action: str
+    course_id: str
+    assignment_id: str | None = None
+    student_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class MetadataStore(ABC):
+    """Where rosters and file listings live. Knows nothing of permissions or HTTP."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the backend answers."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # courses
+    @abstractmethod
+    async def create_course(self, course_id: str) -> None:
+        """Raise DuplicateKey if the course exists."""
+
+    @abstractmethod
+    async def course_exists(self, course_id: str) -> bool: ...
+
+    @abstractmethod
+    async def list_courses(self) -> list[str]:
+        """Every course id, sorted by code point."""
+
+    @abstractmethod
+    async def delete_course(self, course_id: str) -> bool:
+        """Remove the course record only; False if there was none."""
+
+    # memberships
+    @abstractmethod
+    async def get_member(self, course_id: str, user_id: str) -> Member | None: ...
+
+    @abstractmethod
+    async def list_members(self, course_id: str, role: Role) -> list[Member]: ...
+
+    @abstractmethod
+    async def courses_of(self, user_id: str) -> list[str]:
+        """Courses the user teaches or takes, sorted by code point."""
+
+    @abstractmethod
+    async def add_member(self, member: Member) -> None:
+        """Insert a membership; raise DuplicateKey if the user is already in the course."""
+
+    @abstractmethod
+    async def put_student(self, member: Member) -> bool:
+        """Add the student or update their names, in one atomic step.
+
+        Returns False, changing nothing, if the user is an instructor of the course.
+        """
+
+    @abstractmethod
+    async def make_instructor(self, member: Member) -> None:
+        """Set the user's role to instructor with these names, whatever it was (or add them).
+
+        A changed role moves the member to the end of the instructor list.
+        """
+
+    @abstractmethod
+    async def update_names(self, member: Member) -> bool:
+        """Overwrite the names of an existing membership of that role; False if there is none."""
+
+    @abstractmethod
+    async def delete_member(self, course_id: str, user_id: str, role: Role) -> bool: ...
+
+    @abstractmethod
+    async def delete_members(self, course_id: str) -> None: ...
+
+    # assignments
+    @abstractmethod
+    async def create_assignment(self, assignment: Assignment) -> None:
+        """Raise DuplicateKey if the course already has an assignment of that id."""
+
+    @abstractmethod
+    async def get_assignment(self, course_id: str, assignment_id: str) -> Assignment | None: ...
+
+    @abstractmethod
+    async def list_assignments(self, course_id: str) -> list[Assignment]: ...
+
+    @abstractmethod
+    async def delete_assignment(self, course_id: str, assignment_id: str, release_id: str) -> bool:
+        """Remove that release of the assignment (not a newer one of the same id)."""
+
+    # submissions
+    @abstractmethod
+    async def create_submission(self, submission: Submission) -> None:
+        """Raise DuplicateKey if the student already has a submission with that timestamp."""
+
+    @abstractmethod
+    async def list_submissions(
+        self, course_id: str, assignment_id: str, student_id: str | None = None
+    ) -> list[Submission]:
+        """Oldest first."""
+
+    @abstractmethod
+    async def get_submission(
+        self, course_id: str, assignment_id: str, student_id: str, timestamp: str | None = None
+    ) -> Submission | None:
+        """The one with that timestamp, or the latest when timestamp is None."""
+
+    @abstractmethod
+    async def replace_feedback(
+        self, course_id: str, assignment_id: str, student_id: str, timestamp: str, feedback: Feedback
+    ) -> tuple[bool, Feedback | None]:
+        """Atomically swap in new feedback; returns (found, the feedback it replaced)."""
+
+    @abstractmethod
+    async def delete_submissions(
+        self, course_id: str, assignment_id: str | None = None, release_id: str | None = None
+    ) -> None:
+        """Remove the course's submissions, narrowed to one assignment release if given."""
+
+    # audit trail
+    @abstractmethod
+    async def record_event(self, event: Event) -> None: ...
+
+    @abstractmethod
+    async def list_events(self, course_id: str | None = None) -> list[Event]: ...
+
+    # maintenance
+    @abstractmethod
+    async def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every record, by collection name (for the debug endpoint and fsck)."""
+
+    @abstractmethod
+    async def clear(self) -> None:
+        """Remove every record."""
