@@ -1,0 +1,230 @@
+"""The embedded object backend: one file per key under a root folder.
+
+A body is written to a temporary file inside the root's `.tmp` folder, checked against its MD5,
+flushed to disk and only then renamed into place, so a reader (or a crash) never sees half a
+file. All file I/O runs in worker threads so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreUnavailable
+from .base import CHUNK_SIZE, ObjectInfo, ObjectStore
+
+TEMP_FOLDER = ".tmp"
+
+# A put may lose a race with a delete that removes the (then empty) folder it is writing into.
+MAKEDIRS_ATTEMPTS = 5
+
+# Errors that mean the storage itself is unusable right now, not that the request was bad.
+UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def check_key(key: str) -> list[str]:
+    """Split a key into segments, refusing any that could name something outside the root."""
+    if not key or key.startswith("/") or "\0" in key:
+        raise ValueError(f"invalid object key {key!r}")
+    segments = key.split("/")
+    if any(s in ("", ".", "..") for s in segments) or segments[0] == TEMP_FOLDER:
+        raise ValueError(f"invalid object key {key!r}")
+    return segments
+
+
+def _check_prefix(prefix: str) -> list[str]:
+    """The complete folder segments of a listing prefix, held to the same rules as keys."""
+    folder, _, _ = prefix.rpartition("/")
+    return check_key(folder) if folder or prefix.startswith("/") else []
+
+
+def _fsync_folder(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_chunk(file: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
+    file.write(chunk)
+    digest.update(chunk)
+
+
+def _read_chunk(file: BinaryIO) -> bytes:
+    return file.read(CHUNK_SIZE)
+
+
+def _open_for_reading(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ObjectNotFound(path) from None
+
+
+class FilesystemObjectStore(ObjectStore):
+    """Objects as plain files, laid out exactly like their keys so an administrator can browse them."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._temp = os.path.join(root, TEMP_FOLDER)
+
+    @classmethod
+    async def open(cls, root: str) -> FilesystemObjectStore:
+        """Create the root if missing; StoreConfigError if it cannot be used."""
+        root = os.path.abspath(root)
+        try:
+            await asyncio.to_thread(cls._prepare, root)
+        except OSError as e:
+            raise StoreConfigError(f"cannot use the storage folder {root}: {e.strerror or e}") from None
+        return cls(root)
+
+    @staticmethod
+    def _prepare(root: str) -> None:
+        """Create the folders and prove a file can be written there."""
+        os.makedirs(os.path.join(root, TEMP_FOLDER), exist_ok=True)
+        with tempfile.TemporaryFile(dir=os.path.join(root, TEMP_FOLDER)):
+            pass
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *check_key(key))
+
+    async def ping(self) -> None:
+        ok = await asyncio.to_thread(
+            lambda: os.path.isdir(self._temp) and os.access(self.root, os.W_OK | os.X_OK)
+        )
+        if not ok:
+            raise StoreUnavailable(f"storage folder {self.root} is missing or not writable")
+
+    async def close(self) -> None:
+        pass
+
+    async def put(self, key: str, body: AsyncIterable[bytes], md5: str) -> None:
+        path = self._path(key)
+        try:
+            fd, temp = await asyncio.to_thread(tempfile.mkstemp, dir=self._temp)
+        except FileNotFoundError:
+            raise StoreUnavailable(f"storage folder {self.root} is missing") from None
+        try:
+            with os.fdopen(fd, "wb") as file:
+                digest = hashlib.md5()
+                async for chunk in body:
+                    await asyncio.to_thread(_write_chunk, file, digest, chunk)
+                if digest.hexdigest() != md5.lower():
+                    raise ChecksumMismatch(f"{key}: body MD5 {digest.hexdigest()}, expected {md5}")
+                await asyncio.to_thread(self._flush, file)
+            await asyncio.to_thread(self._move_into_place, temp, path)
+        except OSError as e:
+            await asyncio.to_thread(self._remove_quietly, temp)
+            if e.errno in UNAVAILABLE_ERRNOS:
+                raise StoreUnavailable(f"storage folder {self.root}: {e.strerror}") from None
+            raise
+        except BaseException:
+            await asyncio.to_thread(self._remove_quietly, temp)
+            raise
+
+    @staticmethod
+    def _flush(file: BinaryIO) -> None:
+        file.flush()
+        os.fsync(file.fileno())
+
+    def _move_into_place(self, temp: str, path: str) -> None:
+        """Rename the finished file to its key, then make the rename itself durable."""
+        folder = os.path.dirname(path)
+        for attempt in range(MAKEDIRS_ATTEMPTS):
+            created = self._make_folders(folder)
+            try:
+                os.replace(temp, path)
+                break
+            except FileNotFoundError:
+                # A concurrent delete removed the folder after we made it; make it again.
+                if attempt == MAKEDIRS_ATTEMPTS - 1:
+                    raise
+        for made in created:
+            _fsync_folder(os.path.dirname(made))
+        _fsync_folder(folder)
+
+    def _make_folders(self, folder: str) -> list[str]:
+        """Create folder and missing parents; return the ones created, so they can be synced."""
+        missing = []
+        current = folder
+        while current != self.root and not os.path.isdir(current):
+            missing.append(current)
+            current = os.path.dirname(current)
+        for path in reversed(missing):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                # A concurrent delete pruned a parent made a moment ago.
+                os.makedirs(path, exist_ok=True)
+        return missing
+
+    @staticmethod
+    def _remove_quietly(path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            file = await asyncio.to_thread(_open_for_reading, path)
+        except ObjectNotFound:
+            raise ObjectNotFound(key) from None
+        try:
+            while chunk := await asyncio.to_thread(_read_chunk, file):
+                yield chunk
+        finally:
+            await asyncio.to_thread(file.close)
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        paths = [self._path(key) for key in keys]
+        await asyncio.to_thread(self._delete_paths, paths)
+
+    def _delete_paths(self, paths: list[str]) -> None:
+        for path in paths:
+            self._remove_quietly(path)
+            self._prune_folders(os.path.dirname(path))
+
+    def _prune_folders(self, folder: str) -> None:
+        """Remove folders left empty, up to (not including) the root; best effort."""
+        while folder != self.root and folder.startswith(self.root + os.sep):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty, or already gone: either way, stop here
+                return
+            folder = os.path.dirname(folder)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        start = os.path.join(self.root, *_check_prefix(prefix))
+        for info in await asyncio.to_thread(self._scan, start, prefix):
+            yield info
+
+    def _scan(self, start: str, prefix: str) -> list[ObjectInfo]:
+        """Every file under start whose key begins with prefix, sorted by key."""
+        found = []
+        for folder, subfolders, files in os.walk(start):
+            if folder == self.root and TEMP_FOLDER in subfolders:
+                subfolders.remove(TEMP_FOLDER)
+            relative = os.path.relpath(folder, self.root)
+            for name in files:
+                key = name if relative == "." else f"{relative.replace(os.sep, '/')}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    stat = os.stat(os.path.join(folder, name))
+                except FileNotFoundError:  # deleted while we were looking
+                    continue
+                modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+                found.append(ObjectInfo(key, stat.st_size, modified))
+        found.sort(key=lambda info: info.key)
+        return found
