@@ -1,0 +1,62 @@
+"""Store fixtures: every contract test runs once per registered backend.
+
+A backend is one async context manager factory taking the pytest request (so it can ask for
+other fixtures, e.g. a server started once per session, or call pytest.skip with a reason).
+Adding a backend is one entry in METADATA_BACKENDS or OBJECT_BACKENDS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+
+from ngshare_s3.stores.metadata.base import MetadataStore
+from ngshare_s3.stores.metadata.sqlite import SqliteMetadataStore
+from ngshare_s3.stores.objects.base import ObjectStore
+from ngshare_s3.stores.objects.filesystem import FilesystemObjectStore
+
+
+@asynccontextmanager
+async def sqlite_metadata(request: pytest.FixtureRequest) -> AsyncIterator[MetadataStore]:
+    tmp_path = request.getfixturevalue("tmp_path")
+    store = await SqliteMetadataStore.open(str(tmp_path / "metadata" / "ngshare.db"))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def filesystem_objects(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
+    tmp_path = request.getfixturevalue("tmp_path")
+    store = await FilesystemObjectStore.open(str(tmp_path / "objects"))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+MetadataFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[MetadataStore]]
+ObjectFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ObjectStore]]
+
+METADATA_BACKENDS: dict[str, MetadataFactory] = {
+    "sqlite": sqlite_metadata,
+}
+
+OBJECT_BACKENDS: dict[str, ObjectFactory] = {
+    "filesystem": filesystem_objects,
+}
+
+
+@pytest.fixture(params=list(METADATA_BACKENDS))
+async def metadata_store(request: pytest.FixtureRequest) -> AsyncIterator[MetadataStore]:
+    async with METADATA_BACKENDS[request.param](request) as store:
+        yield store
+
+
+@pytest.fixture(params=list(OBJECT_BACKENDS))
+async def object_store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
+    async with OBJECT_BACKENDS[request.param](request) as store:
+        yield store

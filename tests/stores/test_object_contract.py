@@ -1,0 +1,180 @@
+"""What every ObjectStore backend must do; runs once per backend registered in conftest."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ngshare_s3.stores.errors import ChecksumMismatch, ObjectNotFound
+from ngshare_s3.stores.objects.base import CHUNK_SIZE, ObjectStore, chunks_of, read_all
+
+PREFIX = "courses/c/assignments/a/release/r1/"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+async def put(store: ObjectStore, key: str, data: bytes, chunk: int = CHUNK_SIZE) -> None:
+    await store.put(key, chunks_of(data, chunk), md5(data))
+
+
+async def keys(store: ObjectStore, prefix: str = "") -> list[str]:
+    return [info.key async for info in store.list(prefix)]
+
+
+async def test_ping(object_store: ObjectStore) -> None:
+    await object_store.ping()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"hello", b"", bytes(range(256)) * 4, "é中文😀\n".encode()],
+    ids=["text", "empty", "binary", "utf8"],
+)
+async def test_round_trip(object_store: ObjectStore, data: bytes) -> None:
+    await put(object_store, PREFIX + "0001/file", data)
+    assert await read_all(object_store.get(PREFIX + "0001/file")) == data
+
+
+async def test_multi_chunk_round_trip(object_store: ObjectStore) -> None:
+    data = hashlib.sha256(b"seed").digest() * ((2 * CHUNK_SIZE + 12345) // 32)
+    # Odd-sized incoming chunks: the store must not depend on how the body was cut.
+    await put(object_store, PREFIX + "big", data, chunk=CHUNK_SIZE // 3 + 7)
+    assert await read_all(object_store.get(PREFIX + "big")) == data
+    [info] = [i async for i in object_store.list(PREFIX + "big")]
+    assert info.size == len(data)
+
+
+async def test_checksum_mismatch_stores_nothing(object_store: ObjectStore) -> None:
+    with pytest.raises(ChecksumMismatch):
+        await object_store.put(PREFIX + "bad", chunks_of(b"body"), md5(b"other body"))
+    with pytest.raises(ObjectNotFound):
+        await read_all(object_store.get(PREFIX + "bad"))
+    assert await keys(object_store) == []
+
+
+async def test_checksum_mismatch_keeps_the_existing_object(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "f", b"good")
+    with pytest.raises(ChecksumMismatch):
+        await object_store.put(PREFIX + "f", chunks_of(b"evil"), md5(b"good"))
+    assert await read_all(object_store.get(PREFIX + "f")) == b"good"
+
+
+async def test_failing_body_stores_nothing(object_store: ObjectStore) -> None:
+    async def broken():
+        yield b"first part"
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await object_store.put(PREFIX + "partial", broken(), md5(b"first part"))
+    assert await keys(object_store) == []
+
+
+async def test_get_missing(object_store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        await read_all(object_store.get(PREFIX + "missing"))
+    await put(object_store, PREFIX + "sub/file", b"x")
+    with pytest.raises(ObjectNotFound):  # a "folder" is not an object
+        await read_all(object_store.get(PREFIX + "sub"))
+
+
+async def test_delete_is_idempotent(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "a", b"1")
+    await put(object_store, PREFIX + "b", b"2")
+    await object_store.delete([PREFIX + "a", PREFIX + "never-existed"])
+    await object_store.delete([PREFIX + "a"])
+    await object_store.delete([])
+    assert await keys(object_store) == [PREFIX + "b"]
+    with pytest.raises(ObjectNotFound):
+        await read_all(object_store.get(PREFIX + "a"))
+
+
+async def test_delete_many(object_store: ObjectStore) -> None:
+    names = [f"{PREFIX}{i:04d}/f" for i in range(30)]
+    for name in names:
+        await put(object_store, name, name.encode())
+    await object_store.delete(names[:-1])
+    assert await keys(object_store) == names[-1:]
+
+
+async def test_put_after_delete_in_same_folder(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "0001/f", b"1")
+    await object_store.delete([PREFIX + "0001/f"])
+    await put(object_store, PREFIX + "0001/g", b"2")
+    assert await read_all(object_store.get(PREFIX + "0001/g")) == b"2"
+
+
+async def test_list_by_prefix_in_key_order(object_store: ObjectStore) -> None:
+    names = [
+        "courses/c1/x/2",
+        "courses/c1/x/10",
+        "courses/c1-b/y",
+        "courses/c1/a",
+        "courses/c2/z",
+        "courses/d/z",
+        "other/é",
+        "other/z",
+        "other/%2E%2E",
+    ]
+    for name in names:
+        await put(object_store, name, name.encode())
+    assert await keys(object_store) == sorted(names)
+    # '-' sorts before '/': key order is not folder-by-folder order.
+    assert await keys(object_store, "courses/c1") == [
+        "courses/c1-b/y",
+        "courses/c1/a",
+        "courses/c1/x/10",
+        "courses/c1/x/2",
+    ]
+    assert await keys(object_store, "courses/c1/") == [
+        "courses/c1/a",
+        "courses/c1/x/10",
+        "courses/c1/x/2",
+    ]
+    assert await keys(object_store, "courses/c1/x/1") == ["courses/c1/x/10"]
+    assert await keys(object_store, "courses/nothing/") == []
+    assert await keys(object_store, "other/") == ["other/%2E%2E", "other/z", "other/é"]
+
+
+async def test_list_sizes_and_times(object_store: ObjectStore) -> None:
+    before = datetime.now(timezone.utc) - timedelta(minutes=5)
+    await put(object_store, PREFIX + "empty", b"")
+    await put(object_store, PREFIX + "five", b"12345")
+    infos = [info async for info in object_store.list(PREFIX)]
+    after = datetime.now(timezone.utc) + timedelta(minutes=5)
+    assert [(i.key, i.size) for i in infos] == [(PREFIX + "empty", 0), (PREFIX + "five", 5)]
+    for info in infos:
+        assert info.modified.utcoffset() == timedelta(0)
+        assert before <= info.modified <= after
+
+
+async def test_odd_but_escaped_keys(object_store: ObjectStore) -> None:
+    names = [
+        "courses/My Course+1/é/..foo/0001/a%2Fb",
+        "courses/%2E%2E/%2E/x",
+        "courses/中文/😀 file.txt",
+        "courses/c/...",
+        "courses/c/a\\b",
+    ]
+    for name in names:
+        await put(object_store, name, name.encode())
+    for name in names:
+        assert await read_all(object_store.get(name)) == name.encode()
+    assert await keys(object_store) == sorted(names)
+
+
+async def test_overwrite_replaces_whole_body(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "f", b"a much longer first body")
+    await put(object_store, PREFIX + "f", b"short")
+    assert await read_all(object_store.get(PREFIX + "f")) == b"short"
+
+
+async def test_concurrent_puts(object_store: ObjectStore) -> None:
+    bodies = {f"{PREFIX}{i:04d}/f": str(i).encode() * 1000 for i in range(20)}
+    await asyncio.gather(*(put(object_store, k, v) for k, v in bodies.items()))
+    for key, body in bodies.items():
+        assert await read_all(object_store.get(key)) == body
