@@ -1,0 +1,159 @@
+"""The exchange's shared machinery: the two stores, who is admin, and the lookups and file
+writes every operation uses. The operations themselves live in one module per resource."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+from ..stores.errors import ChecksumMismatch
+from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
+from ..stores.objects.base import ObjectStore, chunks_of
+from . import keys, timestamps
+from .errors import ExchangeError, NotFound
+from .files import UploadedFile
+from .permissions import Action, Standing, authorize
+
+PARALLEL_UPLOADS = 8
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str
+    md5: str
+    size: int
+    key: str
+
+
+@dataclass(frozen=True)
+class FileTree:
+    """Files to send back. `gone` is the 404 message if their bodies vanish mid-read
+    (a delete that raced the download)."""
+
+    files: tuple[StoredFile, ...]
+    gone: str
+
+
+def stored_files(prefix: str, records: Iterable[FileRecord]) -> tuple[StoredFile, ...]:
+    return tuple(
+        StoredFile(r.path, r.md5, r.size, f"{prefix}/{keys.file_name(i, r.path)}")
+        for i, r in enumerate(records)
+    )
+
+
+def release_files(assignment: Assignment) -> tuple[StoredFile, ...]:
+    prefix = keys.release_prefix(assignment.course_id, assignment.assignment_id, assignment.release_id)
+    return stored_files(prefix, assignment.files)
+
+
+def submission_files(submission: Submission) -> tuple[StoredFile, ...]:
+    s = submission
+    prefix = keys.submission_prefix(s.course_id, s.assignment_id, s.student_id, s.submission_id)
+    return stored_files(prefix, s.files)
+
+
+def feedback_files(submission: Submission) -> tuple[StoredFile, ...]:
+    s = submission
+    if s.feedback is None:
+        return ()
+    prefix = keys.feedback_prefix(
+        s.course_id, s.assignment_id, s.student_id, s.submission_id, s.feedback.feedback_id
+    )
+    return stored_files(prefix, s.feedback.files)
+
+
+class Exchange:
+    def __init__(self, metadata: MetadataStore, objects: ObjectStore, admins: frozenset[str], debug: bool):
+        self.metadata = metadata
+        self.objects = objects
+        self.admins = admins
+        self.debug = debug
+
+    # who the caller is
+    def is_admin(self, user: str) -> bool:
+        return user in self.admins
+
+    async def authorize(
+        self, action: Action, user: str, course_id: str | None = None, target: str | None = None
+    ) -> Standing:
+        role = None
+        if course_id is not None and not self.is_admin(user):
+            member = await self.metadata.get_member(course_id, user)
+            role = member.role if member else None
+        standing = Standing(user, self.is_admin(user), role)
+        authorize(action, standing, target, debug=self.debug)
+        return standing
+
+    # lookups that answer 404
+    async def require_course(self, course_id: str) -> None:
+        if not await self.metadata.course_exists(course_id):
+            raise NotFound("Course not found")
+
+    async def require_assignment(self, course_id: str, assignment_id: str) -> Assignment:
+        assignment = await self.metadata.get_assignment(course_id, assignment_id)
+        if assignment is None:
+            raise NotFound("Assignment not found")
+        return assignment
+
+    async def require_member(self, course_id: str, user_id: str) -> Member:
+        member = await self.metadata.get_member(course_id, user_id)
+        if member is None:
+            raise NotFound("Student not found")
+        return member
+
+    async def submissions_of(self, assignment: Assignment, student_id: str | None = None) -> list[Submission]:
+        """Submissions to this release of the assignment, oldest first. Leftovers of an earlier
+        release with the same id (a delete that was interrupted) never show."""
+        found = await self.metadata.list_submissions(assignment.course_id, assignment.assignment_id, student_id)
+        return [s for s in found if s.release_id == assignment.release_id]
+
+    async def require_submission(self, assignment: Assignment, student_id: str, timestamp: str | None) -> Submission:
+        found = await self.submissions_of(assignment, student_id)
+        if timestamp is not None:
+            found = [s for s in found if s.timestamp == timestamp]
+        if not found:
+            raise NotFound("Submission not found")
+        return found[-1]
+
+    # file bodies
+    async def write_files(self, prefix: str, files: Sequence[UploadedFile]) -> tuple[FileRecord, ...]:
+        """Upload every body before any metadata points at them; on failure remove what landed."""
+        records = tuple(FileRecord(f.path, f.md5, len(f.data)) for f in files)
+        targets = stored_files(prefix, records)
+        limit = asyncio.Semaphore(PARALLEL_UPLOADS)
+
+        async def upload(target: StoredFile, data: bytes) -> None:
+            async with limit:
+                await self.objects.put(target.key, chunks_of(data), target.md5)
+
+        results = await asyncio.gather(
+            *(upload(t, f.data) for t, f in zip(targets, files)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await self.discard(targets)
+            if isinstance(failures[0], ChecksumMismatch):
+                raise ExchangeError("Upload corrupted in transit; nothing was stored") from failures[0]
+            raise failures[0]
+        return records
+
+    async def discard(self, files: Iterable[StoredFile]) -> None:
+        """Remove bodies no document points at any more (after the metadata is gone)."""
+        await self.objects.delete([f.key for f in files])
+
+    def read(self, key: str) -> AsyncIterator[bytes]:
+        return self.objects.get(key)
+
+    async def record(
+        self,
+        user: str,
+        action: str,
+        course_id: str,
+        assignment_id: str | None = None,
+        student_id: str | None = None,
+        **detail: object,
+    ) -> None:
+        await self.metadata.record_event(
+            Event(timestamps.now(), user, action, course_id, assignment_id, student_id, dict(detail))
+        )

@@ -1,0 +1,67 @@
+"""Courses: list, create (admins), delete with everything in them (admins)."""
+
+from __future__ import annotations
+
+import json
+
+from ..stores.errors import DuplicateKey
+from ..stores.metadata.base import Member
+from .context import Exchange, feedback_files, release_files, submission_files
+from .errors import BadRequest, Conflict
+from .limits import check_id
+from .permissions import Action
+
+
+async def list_courses(ex: Exchange, user: str) -> list[str]:
+    if ex.is_admin(user):
+        return await ex.metadata.list_courses()
+    return await ex.metadata.courses_of(user)
+
+
+def parse_instructors(field: str | None) -> list[str]:
+    """A JSON list of usernames, without duplicates, in the order given."""
+    if field is None:
+        return []
+    try:
+        names = json.loads(field)
+    except ValueError as error:
+        raise BadRequest("Instructors cannot be JSON decoded") from error
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise BadRequest("Instructors cannot be JSON decoded")
+    return list(dict.fromkeys(names))
+
+
+async def create_course(ex: Exchange, user: str, course_id: str, instructors: str | None) -> None:
+    await ex.authorize(Action.CREATE_COURSE, user)
+    if await ex.metadata.course_exists(course_id):
+        raise Conflict("Course already exists")
+    names = parse_instructors(instructors)
+    check_id("Course id", course_id)
+    for name in names:
+        check_id("Username", name)
+    try:
+        await ex.metadata.create_course(course_id)
+    except DuplicateKey as error:
+        raise Conflict("Course already exists") from error
+    for name in names:
+        await ex.metadata.make_instructor(Member(course_id, name, "instructor"))
+    await ex.record(user, "create course", course_id, instructors=names)
+
+
+async def delete_course(ex: Exchange, user: str, course_id: str) -> None:
+    """Children first and the course record last, so an interrupted delete leaves a smaller
+    course that a retry finishes, never records of a course that no longer exists."""
+    await ex.authorize(Action.DELETE_COURSE, user)
+    await ex.require_course(course_id)
+    assignments = await ex.metadata.list_assignments(course_id)
+    bodies = [f for a in assignments for f in release_files(a)]
+    for assignment in assignments:
+        for submission in await ex.metadata.list_submissions(course_id, assignment.assignment_id):
+            bodies += submission_files(submission) + feedback_files(submission)
+    await ex.metadata.delete_submissions(course_id)
+    for assignment in assignments:
+        await ex.metadata.delete_assignment(course_id, assignment.assignment_id, assignment.release_id)
+    await ex.metadata.delete_members(course_id)
+    await ex.metadata.delete_course(course_id)
+    await ex.discard(bodies)
+    await ex.record(user, "delete course", course_id)

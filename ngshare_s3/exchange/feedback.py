@@ -1,0 +1,60 @@
+"""Feedback: instructors upload it per submission (replacing the whole set); students fetch theirs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..stores.metadata.base import Feedback
+from . import keys, timestamps
+from .context import Exchange, FileTree, feedback_files, stored_files
+from .errors import BadRequest, NotFound
+from .files import decode_files
+from .permissions import Action
+
+
+def require_timestamp(timestamp: str | None) -> str:
+    if timestamp is None:
+        raise BadRequest("Please supply timestamp")
+    canonical = timestamps.parse_timestamp(timestamp)
+    if canonical is None:
+        raise BadRequest("Time format incorrect")
+    return canonical
+
+
+async def upload_feedback(
+    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str,
+    timestamp: str | None, files: str | None,
+) -> None:
+    """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
+    go; a failed upload leaves the previous feedback as it was."""
+    await ex.require_course(course_id)
+    await ex.authorize(Action.UPLOAD_FEEDBACK, user, course_id)
+    assignment = await ex.require_assignment(course_id, assignment_id)
+    await ex.require_member(course_id, student_id)
+    canonical = require_timestamp(timestamp)
+    submission = await ex.require_submission(assignment, student_id, canonical)
+    uploads = decode_files(files)
+    feedback_id = keys.new_id()
+    prefix = keys.feedback_prefix(course_id, assignment_id, student_id, submission.submission_id, feedback_id)
+    records = await ex.write_files(prefix, uploads)
+    found, previous = await ex.metadata.replace_feedback(
+        course_id, assignment_id, student_id, canonical, Feedback(feedback_id, timestamps.now(), records)
+    )
+    if not found:
+        await ex.discard(stored_files(prefix, records))
+        raise NotFound("Submission not found")
+    if previous is not None:
+        await ex.discard(feedback_files(replace(submission, feedback=previous)))
+    await ex.record(user, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)
+
+
+async def get_feedback(
+    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
+) -> tuple[FileTree, str]:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.GET_FEEDBACK, user, course_id, target=student_id)
+    assignment = await ex.require_assignment(course_id, assignment_id)
+    await ex.require_member(course_id, student_id)
+    canonical = require_timestamp(timestamp)
+    submission = await ex.require_submission(assignment, student_id, canonical)
+    return FileTree(feedback_files(submission), gone="Submission not found"), submission.timestamp

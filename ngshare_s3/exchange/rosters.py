@@ -1,0 +1,149 @@
+"""Course rosters: instructors and students, with their per-course names and emails."""
+
+from __future__ import annotations
+
+import json
+
+from ..stores.metadata.base import Member
+from .context import Exchange
+from .errors import BadRequest, Conflict, NotFound
+from .limits import check_id
+from .permissions import Action
+
+STUDENT_FIELDS = ("username", "first_name", "last_name", "email")
+
+
+def require_names(first_name: str | None, last_name: str | None, email: str | None) -> None:
+    if first_name is None:
+        raise BadRequest("Please supply first name")
+    if last_name is None:
+        raise BadRequest("Please supply last name")
+    if email is None:
+        raise BadRequest("Please supply email")
+
+
+def describe(member: Member) -> dict[str, str | None]:
+    return {
+        "username": member.user_id,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+    }
+
+
+async def update_instructor(
+    ex: Exchange, user: str, course_id: str, instructor_id: str,
+    first_name: str | None, last_name: str | None, email: str | None,
+) -> None:
+    """Admins add, convert or update any instructor; an instructor only updates themself."""
+    await ex.require_course(course_id)
+    standing = await ex.authorize(Action.UPDATE_INSTRUCTOR, user, course_id)
+    require_names(first_name, last_name, email)
+    member = Member(course_id, instructor_id, "instructor", first_name, last_name, email)
+    if standing.is_admin:
+        check_id("Username", instructor_id)
+        await ex.metadata.make_instructor(member)
+    else:
+        current = await ex.metadata.get_member(course_id, instructor_id)
+        if current is None or current.role != "instructor":
+            raise BadRequest("Permission denied (cannot modify instructors)")
+        if instructor_id != user:
+            raise BadRequest("Permission denied (cannot modify other instructors)")
+        await ex.metadata.update_names(member)
+    await ex.record(user, "update instructor", course_id, student_id=instructor_id)
+
+
+async def get_instructor(ex: Exchange, user: str, course_id: str, instructor_id: str) -> dict:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.GET_INSTRUCTOR, user, course_id)
+    member = await ex.metadata.get_member(course_id, instructor_id)
+    if member is None or member.role != "instructor":
+        raise NotFound("Instructor not found")
+    return describe(member)
+
+
+async def delete_instructor(ex: Exchange, user: str, course_id: str, instructor_id: str) -> None:
+    await ex.authorize(Action.DELETE_INSTRUCTOR, user)
+    await ex.require_course(course_id)
+    if not await ex.metadata.delete_member(course_id, instructor_id, "instructor"):
+        raise NotFound("Instructor not found")
+    await ex.record(user, "delete instructor", course_id, student_id=instructor_id)
+
+
+async def list_instructors(ex: Exchange, user: str, course_id: str) -> list[dict]:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.LIST_INSTRUCTORS, user, course_id)
+    return [describe(m) for m in await ex.metadata.list_members(course_id, "instructor")]
+
+
+async def put_student(
+    ex: Exchange, user: str, course_id: str, student_id: str,
+    first_name: str | None, last_name: str | None, email: str | None,
+) -> None:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.PUT_STUDENT, user, course_id)
+    require_names(first_name, last_name, email)
+    check_id("Username", student_id)
+    if not await ex.metadata.put_student(Member(course_id, student_id, "student", first_name, last_name, email)):
+        raise Conflict("Cannot add instructor as student")
+    await ex.record(user, "put student", course_id, student_id=student_id)
+
+
+def parse_students(field: str | None) -> list[dict]:
+    if not field:
+        raise BadRequest("Please supply students")
+    try:
+        students = json.loads(field)
+    except ValueError as error:
+        raise BadRequest("Students cannot be JSON decoded") from error
+    if not isinstance(students, list):
+        raise BadRequest("Incorrect request format")
+    if not students:
+        raise BadRequest("Please supply students")
+    for student in students:
+        if not isinstance(student, dict) or not all(isinstance(student.get(k), str) for k in STUDENT_FIELDS):
+            raise BadRequest("Incorrect request format")
+    return students
+
+
+async def put_students(ex: Exchange, user: str, course_id: str, students_field: str | None) -> list[dict]:
+    """Bulk add or update; one status per input element, in input order."""
+    await ex.require_course(course_id)
+    await ex.authorize(Action.PUT_STUDENTS, user, course_id)
+    students = parse_students(students_field)
+    for student in students:
+        check_id("Username", student["username"])
+    status = []
+    for student in students:
+        member = Member(course_id, student["username"], "student",
+                        student["first_name"], student["last_name"], student["email"])
+        if await ex.metadata.put_student(member):
+            status.append({"username": member.user_id, "success": True})
+        else:
+            status.append({"username": member.user_id, "success": False,
+                           "message": "Cannot add instructor as student"})
+    await ex.record(user, "put students", course_id, count=len(students))
+    return status
+
+
+async def get_student(ex: Exchange, user: str, course_id: str, student_id: str) -> dict:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.GET_STUDENT, user, course_id, target=student_id)
+    member = await ex.metadata.get_member(course_id, student_id)
+    if member is None or member.role != "student":
+        raise NotFound("Student not found")
+    return describe(member)
+
+
+async def delete_student(ex: Exchange, user: str, course_id: str, student_id: str) -> None:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.DELETE_STUDENT, user, course_id)
+    if not await ex.metadata.delete_member(course_id, student_id, "student"):
+        raise NotFound("Student not found")
+    await ex.record(user, "delete student", course_id, student_id=student_id)
+
+
+async def list_students(ex: Exchange, user: str, course_id: str) -> list[dict]:
+    await ex.require_course(course_id)
+    await ex.authorize(Action.LIST_STUDENTS, user, course_id)
+    return [describe(m) for m in await ex.metadata.list_members(course_id, "student")]

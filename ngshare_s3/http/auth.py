@@ -1,0 +1,73 @@
+"""Who is calling: the JupyterHub user behind the request's token, asked of the Hub through
+JupyterHub's own HubAuth (awaited, with its cache). Any valid Hub token is accepted: the nbgrader
+plugin sends the single-user server's token, which carries no scope for this service."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from jupyterhub.services.auth import HubAuth, HubOAuth
+from tornado.web import HTTPError
+
+from ..exchange.errors import Forbidden, Unavailable
+from .keys import HUB_AUTH, SETTINGS
+from .login import browser_token, login_redirect
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION = re.compile(r"\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
+HUB_UNREACHABLE = "JupyterHub could not be reached to check the token; try again shortly"
+
+Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+
+
+def make_hub_auth(api_url: str, api_token: str, client_id: str, prefix: str) -> HubAuth:
+    """HubOAuth when the Hub gave this service an OAuth client (browser login), else HubAuth."""
+    options = dict(api_url=api_url, api_token=api_token, base_url=prefix, cache_max_age=300)
+    if client_id:
+        return HubOAuth(oauth_client_id=client_id, **options)
+    return HubAuth(**options)
+
+
+def request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        match = AUTHORIZATION.match(header)
+        return match.group(1) if match else None
+    return browser_token(request)
+
+
+async def identify(request: web.Request) -> str | None:
+    """The caller's username, or None when there is no valid token. 503 if the Hub is down."""
+    token = request_token(request)
+    if not token:
+        return None
+    hub_auth = request.app[HUB_AUTH]
+    try:
+        model = await asyncio.wait_for(
+            hub_auth.user_for_token(token, sync=False), request.app[SETTINGS].hub_timeout
+        )
+    except (asyncio.TimeoutError, HTTPError) as error:
+        log.warning("Token check with JupyterHub failed: %s", error)
+        raise Unavailable(HUB_UNREACHABLE) from error
+    return model.get("name") if model else None
+
+
+def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Unauthenticated GETs go to the Hub's login page, other methods get 403 (as ngshare)."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        user = await identify(request)
+        if user is None:
+            if request.method == "GET" and isinstance(request.app[HUB_AUTH], HubOAuth):
+                return login_redirect(request)
+            raise Forbidden("Authentication required")
+        return await handler(request, user)
+
+    return wrapper

@@ -1,0 +1,61 @@
+"""The non-API routes: the home page a signed-in browser sees, and the health check."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+
+from aiohttp import web
+
+from .. import __version__
+from ..exchange import courses
+from ..stores.errors import StoreUnavailable
+from .auth import authenticated
+from .keys import EXCHANGE, SETTINGS
+
+HOME_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>ngshare_s3</title></head>
+<body>
+<h1>nbgrader exchange</h1>
+<p>Signed in as <b>{user}</b>{admin}.</p>
+<h2>Your courses</h2>
+{courses}
+<p>This service is used by nbgrader through the <code>ngshare_exchange</code> plugin;
+its API lives under <code>{prefix}</code>.</p>
+<p><small>ngshare_s3 {version}</small></p>
+</body></html>
+"""
+
+
+@authenticated
+async def home(request: web.Request, user: str) -> web.Response:
+    exchange = request.app[EXCHANGE]
+    names = await courses.list_courses(exchange, user)
+    listing = "".join(f"<li>{html.escape(name)}</li>" for name in names)
+    page = HOME_PAGE.format(
+        user=html.escape(user),
+        admin=" (exchange administrator)" if exchange.is_admin(user) else "",
+        courses=f"<ul>{listing}</ul>" if names else "<p>You are not in any course yet.</p>",
+        prefix=html.escape(request.app[SETTINGS].prefix),
+        version=__version__,
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+async def _check(ping) -> str:
+    try:
+        await asyncio.wait_for(ping(), timeout=5)
+        return "ok"
+    except (StoreUnavailable, asyncio.TimeoutError, OSError) as error:
+        return f"unavailable: {error or type(error).__name__}"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness: 200 while both stores answer, 503 naming the one that does not."""
+    exchange = request.app[EXCHANGE]
+    database, storage = await asyncio.gather(_check(exchange.metadata.ping), _check(exchange.objects.ping))
+    healthy = database == storage == "ok"
+    body = {"success": healthy, "database": database, "storage": storage}
+    if not healthy:
+        body["message"] = "A store is unavailable"
+    return web.json_response(body, status=200 if healthy else 503)

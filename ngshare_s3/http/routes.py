@@ -1,0 +1,47 @@
+"""The route table: every path of the spec under the configured prefix."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import api, pages
+from .login import oauth_callback
+
+SEGMENT = "[^/]+"
+
+
+def add_routes(app: web.Application, prefix: str) -> None:
+    def path(route: str) -> str:
+        for name in ("course", "assignment", "user"):
+            route = route.replace("{%s}" % name, "{%s:%s}" % (name, SEGMENT))
+        return prefix + route
+
+    router = app.router
+    router.add_get("/healthz", pages.healthz)
+    router.add_get(path("healthz"), pages.healthz)
+    router.add_get(prefix, pages.home)
+    router.add_get(path("oauth_callback"), oauth_callback)
+    router.add_get(path("initialize-Data6ase"), api.debug_endpoint)
+
+    router.add_get(path("courses"), api.list_courses)
+    router.add_post(path("course/{course}"), api.create_course)
+    router.add_delete(path("course/{course}"), api.delete_course)
+    router.add_post(path("instructor/{course}/{user}"), api.update_instructor)
+    router.add_get(path("instructor/{course}/{user}"), api.get_instructor)
+    router.add_delete(path("instructor/{course}/{user}"), api.delete_instructor)
+    router.add_get(path("instructors/{course}"), api.list_instructors)
+    router.add_post(path("student/{course}/{user}"), api.put_student)
+    router.add_get(path("student/{course}/{user}"), api.get_student)
+    router.add_delete(path("student/{course}/{user}"), api.delete_student)
+    router.add_post(path("students/{course}"), api.put_students)
+    router.add_get(path("students/{course}"), api.list_students)
+    router.add_get(path("assignments/{course}"), api.list_assignments)
+    router.add_get(path("assignment/{course}/{assignment}"), api.get_assignment)
+    router.add_post(path("assignment/{course}/{assignment}"), api.release_assignment)
+    router.add_delete(path("assignment/{course}/{assignment}"), api.delete_assignment)
+    router.add_get(path("submissions/{course}/{assignment}"), api.list_submissions)
+    router.add_get(path("submissions/{course}/{assignment}/{user}"), api.list_student_submissions)
+    router.add_post(path("submission/{course}/{assignment}"), api.submit)
+    router.add_get(path("submission/{course}/{assignment}/{user}"), api.get_submission)
+    router.add_post(path("feedback/{course}/{assignment}/{user}"), api.upload_feedback)
+    router.add_get(path("feedback/{course}/{assignment}/{user}"), api.get_feedback)

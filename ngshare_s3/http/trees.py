@@ -1,0 +1,74 @@
+"""Sending file trees (spec §1.9): each file's path, MD5 and body in base64 the way Python's
+base64.encodebytes writes it (76-character lines, each ending in a newline).
+
+Small trees are built in memory, so a delete that races the download still gets a clean 404.
+Large ones stream, body by body, so a big submission never sits whole in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..exchange.context import Exchange, FileTree, StoredFile
+from ..exchange.errors import NotFound
+from ..stores.errors import ObjectNotFound
+
+BUFFERED_TREE_LIMIT = 8 << 20
+LINE_BYTES = 57  # encodebytes puts 57 input bytes on each 76-character line
+
+
+async def base64_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        whole = len(pending) - len(pending) % LINE_BYTES
+        if whole:
+            yield base64.encodebytes(pending[:whole]).decode("ascii")
+            pending = pending[whole:]
+    if pending:
+        yield base64.encodebytes(pending).decode("ascii")
+
+
+def listing(files: tuple[StoredFile, ...]) -> list[dict[str, str]]:
+    return [{"path": f.path, "checksum": f.md5} for f in files]
+
+
+async def send_tree(
+    request: web.Request, exchange: Exchange, tree: FileTree, list_only: bool, **fields: object
+) -> web.StreamResponse:
+    if list_only:
+        return web.json_response({"success": True, "files": listing(tree.files), **fields})
+    if sum(f.size for f in tree.files) <= BUFFERED_TREE_LIMIT:
+        return await _buffered(exchange, tree, fields)
+    return await _streamed(request, exchange, tree, fields)
+
+
+async def _buffered(exchange: Exchange, tree: FileTree, fields: dict) -> web.Response:
+    files = []
+    try:
+        for f in tree.files:
+            content = "".join([piece async for piece in base64_lines(exchange.read(f.key))])
+            files.append({"path": f.path, "checksum": f.md5, "content": content})
+    except ObjectNotFound as error:
+        raise NotFound(tree.gone) from error
+    return web.json_response({"success": True, "files": files, **fields})
+
+
+async def _streamed(request: web.Request, exchange: Exchange, tree: FileTree, fields: dict) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await response.prepare(request)
+    head = json.dumps({"success": True, **fields})[:-1]
+    await response.write(f'{head}, "files": ['.encode())
+    for index, f in enumerate(tree.files):
+        opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
+        await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
+        async for piece in base64_lines(exchange.read(f.key)):
+            await response.write(piece.replace("\n", "\\n").encode("ascii"))
+        await response.write(b'"}')
+    await response.write(b"]}")
+    await response.write_eof()
+    return response
