@@ -1,0 +1,94 @@
+"""Fixtures of the API suite: the service built in-process on each backend pair, a stand-in
+for the Hub's token check on loopback, and the `api` client."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import pytest
+
+from .support import ADMIN, CLIENT_ID, PREFIX, SERVICE_TOKEN, Api, Classroom, FakeHub, set_up_classroom
+
+
+def _embedded(tmp_path: Path) -> tuple[str, str]:
+    return f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
+
+
+# Each entry turns a scratch directory into the (database, storage) pair the service opens.
+BACKENDS: dict[str, Callable[[Path], tuple[str, str]]] = {
+    "embedded": _embedded,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request, tmp_path) -> tuple[str, str]:
+    return BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def fake_hub(aiohttp_server):
+    hub = FakeHub()
+    server = await aiohttp_server(hub.make_app())
+    hub.url = str(server.make_url("")).rstrip("/")
+    yield hub
+    hub.release_hanging.set()
+
+
+@pytest.fixture
+def base_settings(backend, fake_hub):
+    from ngshare_s3.settings import Settings
+
+    database, storage = backend
+    return Settings(
+        database=database,
+        storage=storage,
+        prefix=PREFIX,
+        admins=frozenset({ADMIN}),
+        debug=False,
+        hub_api_url=f"{fake_hub.url}/hub/api",
+        hub_api_token=SERVICE_TOKEN,
+        hub_client_id=CLIENT_ID,
+        post_login_url=PREFIX,
+        max_body_size=1 << 30,
+        hub_timeout=5.0,
+        cookie_secret=b"k" * 32,
+    )
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+def make_api(aiohttp_client, fake_hub, base_settings) -> MakeApi:
+    """Builds a service on the test's backend; keyword arguments override settings. Several
+    services built in one test share the backend, like replicas do."""
+
+    async def build(**overrides) -> Api:
+        from ngshare_s3.app import make_app
+
+        settings = dataclasses.replace(base_settings, **overrides)
+        app = make_app(settings)
+        if inspect.isawaitable(app):
+            app = await app
+        client = await aiohttp_client(app)
+        return Api(client, fake_hub, settings)
+
+    return build
+
+
+@pytest.fixture
+async def api(make_api) -> Api:
+    return await make_api()
+
+
+@pytest.fixture
+async def debug_api(make_api) -> Api:
+    return await make_api(debug=True)
+
+
+@pytest.fixture
+async def classroom(api) -> Classroom:
+    return await set_up_classroom(api)

@@ -1,0 +1,209 @@
+"""Authentication through the Hub: token forms, unauthenticated callers on every route, the
+Hub being unreachable or slow (spec §1.5, §5.1, §6)."""
+
+import asyncio
+import json
+import socket
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from .support import (
+    ADMIN,
+    CLIENT_ID,
+    INSTRUCTOR,
+    OTHER_INSTRUCTOR,
+    OTHER_STUDENT,
+    PREFIX,
+    STUDENT,
+    encode_files,
+    failure,
+)
+
+# Routes that need a login: a browser is sent to the Hub's OAuth page.
+LOGIN_REQUIRED_GETS = [
+    "",
+    "favicon.ico",
+    "masonry.min.js",
+    "courses",
+    "instructor/c1/instructor1",
+    "instructors/c1",
+    "instructors/nope",
+    "student/c1/student1",
+    "students/c1",
+    "assignments/c1",
+    "assignments/nope",
+    "initialize-Data6ase?action=dump",
+]
+
+NAMES = {"first_name": "F", "last_name": "L", "email": "e"}
+
+LOGIN_REQUIRED_WRITES = [
+    ("POST", "course/new", {"instructors": "[]"}),
+    ("POST", "course/c1", {"instructors": "[]"}),
+    ("DELETE", "course/c1", {}),
+    ("POST", f"instructor/c1/{INSTRUCTOR}", NAMES),
+    ("DELETE", f"instructor/c1/{INSTRUCTOR}", {}),
+    ("POST", f"student/c1/{OTHER_STUDENT}", NAMES),
+    ("DELETE", f"student/c1/{STUDENT}", {}),
+    ("POST", "students/c1", {"students": json.dumps([{"username": "s9", **NAMES}])}),
+]
+
+# Routes ngshare left unguarded; they must not answer, nor tell whether the course exists.
+FORMERLY_UNGUARDED = [
+    ("GET", "assignment/{course}/a1", {}),
+    ("POST", "assignment/{course}/a2", {"files": "[]"}),
+    ("DELETE", "assignment/{course}/a1", {}),
+    ("GET", "submissions/{course}/a1", {}),
+    ("GET", "submissions/{course}/a1/student1", {}),
+    ("POST", "submission/{course}/a1", {"files": "[]"}),
+    ("GET", "submission/{course}/a1/student1", {}),
+    ("POST", "feedback/{course}/a1/student1", {"timestamp": "2020-01-01 00:00:00.000000", "files": "[]"}),
+    ("GET", "feedback/{course}/a1/student1", {"timestamp": "2020-01-01 00:00:00.000000"}),
+]
+
+CREDENTIALS = {"no header": {}, "rejected token": {"Authorization": "token not-a-valid-token"}}
+
+
+async def unchanged(api):
+    assert await api.courses() == ["c1", "c2"]
+    assert await api.instructors("c1") == [INSTRUCTOR]
+    assert await api.students("c1") == [STUDENT, OTHER_STUDENT]
+    assert await api.assignments("c1") == ["a1"]
+    assert await api.submissions("c1", "a1") == []
+
+
+@pytest.mark.parametrize("credentials", CREDENTIALS)
+@pytest.mark.parametrize("route", LOGIN_REQUIRED_GETS)
+async def test_an_anonymous_get_is_redirected_to_the_hub_login(api, classroom, route, credentials):
+    reply = await api.raw("GET", PREFIX + route, headers=CREDENTIALS[credentials])
+    assert reply.status == 302
+    location = urlparse(reply.headers["Location"])
+    assert location.path.endswith("/oauth2/authorize")
+    query = parse_qs(location.query)
+    assert query["client_id"] == [CLIENT_ID]
+    assert query["response_type"] == ["code"]
+    assert urlparse(query["redirect_uri"][0]).path == PREFIX + "oauth_callback"
+    assert query["state"][0]
+    cookies = reply.headers.getall("Set-Cookie", [])
+    assert any(cookie.startswith(f"{CLIENT_ID}-oauth-state") for cookie in cookies), cookies
+
+
+@pytest.mark.parametrize("credentials", CREDENTIALS)
+@pytest.mark.parametrize("method, route, fields", LOGIN_REQUIRED_WRITES, ids=[f"{m} {r}" for m, r, _ in LOGIN_REQUIRED_WRITES])
+async def test_an_anonymous_write_is_forbidden(api, classroom, method, route, fields, credentials):
+    placement = {"data": fields} if method == "POST" else {"params": fields}
+    reply = await api.raw(method, PREFIX + route, headers=CREDENTIALS[credentials], **placement)
+    assert reply.status == 403
+    await unchanged(api)
+
+
+@pytest.mark.parametrize("credentials", CREDENTIALS)
+@pytest.mark.parametrize("method, route, fields", FORMERLY_UNGUARDED, ids=[f"{m} {r}" for m, r, _ in FORMERLY_UNGUARDED])
+async def test_anonymous_callers_get_nothing_and_learn_nothing_about_courses(api, classroom, method, route, fields, credentials):
+    statuses = []
+    for course in ["c1", "nope"]:
+        placement = {"data": fields} if method == "POST" else {"params": fields}
+        reply = await api.raw(method, PREFIX + route.format(course=course), headers=CREDENTIALS[credentials], **placement)
+        statuses.append(reply.status)
+    assert statuses[0] in (302, 401, 403), statuses
+    assert statuses[0] == statuses[1], "the answer must not depend on whether the course exists"
+    await unchanged(api)
+
+
+@pytest.mark.parametrize("scheme", ["token", "Token", "TOKEN", "Bearer", "bearer"])
+async def test_the_authorization_scheme_may_be_token_or_bearer_in_any_case(api, classroom, scheme):
+    reply = await api.raw("GET", PREFIX + "courses", headers={"Authorization": f"{scheme} {api.hub.token_for(STUDENT)}"})
+    assert (reply.status, reply.json) == (200, {"success": True, "courses": ["c1"]})
+
+
+async def test_each_token_is_its_own_user(api, classroom):
+    for _ in range(2):
+        assert await api.courses(STUDENT) == ["c1"]
+        assert await api.courses(ADMIN) == ["c1", "c2"]
+        assert await api.courses(OTHER_INSTRUCTOR) == ["c2"]
+
+
+async def test_a_user_field_in_the_body_does_not_change_who_is_calling(api, classroom):
+    assert await api.post(STUDENT, "course/c9", user=ADMIN, instructors="[]") == (403, failure("Permission denied"))
+    assert await api.post(ADMIN, "course/c9", user=STUDENT, instructors="[]") == (200, {"success": True})
+    timestamp = await api.submit(OTHER_STUDENT, "c1", "a1")  # sends user=student2 as the client does
+    status, body = await api.post(OTHER_STUDENT, "submission/c1/a1", user=STUDENT, files=encode_files([]))
+    assert status == 200
+    submitters = [entry["student_id"] for entry in await api.submissions("c1", "a1")]
+    assert submitters == [OTHER_STUDENT, OTHER_STUDENT]
+    assert timestamp != body["timestamp"]
+
+
+async def test_the_course_management_delete_carries_a_form_body(api, classroom):
+    """ngshare-course-management sends `user=<name>` as the body of its DELETE requests."""
+    reply = await api.raw("DELETE", PREFIX + f"student/c1/{STUDENT}", caller=INSTRUCTOR, data={"user": INSTRUCTOR})
+    assert (reply.status, reply.json) == (200, {"success": True})
+    reply = await api.raw("DELETE", PREFIX + f"instructor/c1/{INSTRUCTOR}", caller=ADMIN, data={"user": ADMIN})
+    assert (reply.status, reply.json) == (200, {"success": True})
+    reply = await api.raw("DELETE", PREFIX + "course/c2", caller=STUDENT, data={"user": ADMIN})
+    assert (reply.status, reply.json) == (403, failure("Permission denied"))
+    assert await api.students("c1") == [OTHER_STUDENT]
+    assert await api.instructors("c1") == []
+    assert await api.courses() == ["c1", "c2"]
+
+
+async def test_the_course_management_calls_work_as_sent(api):
+    """The request shapes of create_course, add_instructor, add_student, add_students."""
+    user = {"user": ADMIN}
+    assert await api.post(ADMIN, "course/c1", instructors=json.dumps([INSTRUCTOR]), **user) == (200, {"success": True})
+    assert await api.post(ADMIN, "instructor/c1/instructor2", **NAMES, **user) == (200, {"success": True})
+    assert await api.post(ADMIN, f"student/c1/{STUDENT}", first_name="", last_name="", email="", **user) == (
+        200,
+        {"success": True},
+    )
+    students = [{"username": OTHER_STUDENT, "first_name": "A", "last_name": "B", "email": "C"}]
+    status, body = await api.post(ADMIN, "students/c1", students=json.dumps(students), **user)
+    assert (status, body) == (200, {"success": True, "status": [{"username": OTHER_STUDENT, "success": True}]})
+    # add_instructor without names: requests drops the unset options
+    assert await api.post(ADMIN, "instructor/c1/instructor3", **user) == (400, failure("Please supply first name"))
+    assert await api.instructors("c1") == [INSTRUCTOR, "instructor2"]
+    assert await api.students("c1") == [STUDENT, OTHER_STUDENT]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def timed_get(api, route, caller, limit):
+    started = time.monotonic()
+    status, body = await asyncio.wait_for(api.get(caller, route), timeout=limit)
+    return status, body, time.monotonic() - started
+
+
+async def test_an_unreachable_hub_is_a_503_envelope(make_api):
+    api = await make_api(hub_api_url=f"http://127.0.0.1:{closed_port()}/hub/api", hub_timeout=2.0)
+    status, body, elapsed = await timed_get(api, "courses", STUDENT, limit=15)
+    assert status == 503
+    assert body["success"] is False and isinstance(body["message"], str) and body["message"]
+    assert elapsed < 2.0 + 5
+
+
+async def test_a_hanging_hub_is_a_503_envelope_after_the_hub_timeout(make_api, fake_hub):
+    api = await make_api(hub_timeout=1.0)
+    fake_hub.hanging = True
+    try:
+        status, body, elapsed = await timed_get(api, "courses", STUDENT, limit=15)
+    finally:
+        fake_hub.release_hanging.set()
+    assert status == 503
+    assert body["success"] is False and isinstance(body["message"], str) and body["message"]
+    assert 0.5 <= elapsed < 1.0 + 4
+
+
+async def test_the_service_answers_again_once_the_hub_is_back(make_api, fake_hub):
+    api = await make_api(hub_timeout=1.0)
+    fake_hub.hanging = True
+    status, _, _ = await timed_get(api, "courses", STUDENT, limit=15)
+    fake_hub.release_hanging.set()
+    fake_hub.hanging = False
+    assert status == 503
+    assert await api.get(STUDENT, "courses") == (200, {"success": True, "courses": []})
