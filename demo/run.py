@@ -219,6 +219,9 @@ def main() -> int:
     )
 
     def stop(signum: int, frame: object) -> None:
+        # Once only: a second signal (make forwards SIGTERM too) would start a second cleanup.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if hub.poll() is None:
             hub.send_signal(signal.SIGTERM)
 
