@@ -121,7 +121,9 @@ INSERT_ASSIGNMENT = f"INSERT INTO assignments ({ASSIGNMENT_COLUMNS}) VALUES (?, 
 SELECT_ASSIGNMENT = (
     f"SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE course_id = ? AND assignment_id = ?"
 )
-SELECT_ASSIGNMENTS = f"SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE course_id = ? ORDER BY seq"
+SELECT_ASSIGNMENTS = (
+    f"SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE course_id = ? ORDER BY seq"
+)
 DELETE_ASSIGNMENT = (
     "DELETE FROM assignments WHERE course_id = ? AND assignment_id = ? AND release_id = ?"
 )
@@ -130,8 +132,12 @@ SUBMISSION_COLUMNS = (
     "course_id, assignment_id, student_id, timestamp, submission_id, release_id, files, feedback"
 )
 SUBMISSION_KEY = "course_id = ? AND assignment_id = ? AND student_id = ? AND timestamp = ?"
-INSERT_SUBMISSION = f"INSERT INTO submissions ({SUBMISSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-SELECT_SUBMISSIONS = f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE course_id = ? AND assignment_id = ?"
+INSERT_SUBMISSION = (
+    f"INSERT INTO submissions ({SUBMISSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_SUBMISSIONS = (
+    f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE course_id = ? AND assignment_id = ?"
+)
 # Timestamps are fixed-width 'YYYY-MM-DD HH:MM:SS.ffffff', so text order is time order.
 OLDEST_FIRST = " ORDER BY timestamp, seq"
 SELECT_SUBMISSION = f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE {SUBMISSION_KEY}"
@@ -203,7 +209,8 @@ def _member_from_row(row: Row) -> Member:
 
 def _assignment_from_row(row: Row) -> Assignment:
     course_id, assignment_id, release_id, released_at, files = row
-    return Assignment(course_id, assignment_id, release_id, released_at, _files_from_list(json.loads(files)))
+    files = _files_from_list(json.loads(files))
+    return Assignment(course_id, assignment_id, release_id, released_at, files)
 
 
 def _submission_params(s: Submission) -> tuple[Any, ...]:
@@ -221,7 +228,9 @@ def _submission_params(s: Submission) -> tuple[Any, ...]:
 
 def _submission_from_row(row: Row) -> Submission:
     *head, files, feedback = row
-    return Submission(*head, files=_files_from_list(json.loads(files)), feedback=_feedback_from_json(feedback))
+    return Submission(
+        *head, files=_files_from_list(json.loads(files)), feedback=_feedback_from_json(feedback)
+    )
 
 
 def _event_from_row(row: Row) -> Event:
@@ -291,7 +300,9 @@ class SqliteMetadataStore(MetadataStore):
             try:
                 yield
             except sqlite3.IntegrityError as e:
-                raise DuplicateKey(str(e)) from None
+                if "UNIQUE constraint failed" in str(e):
+                    raise DuplicateKey(str(e)) from None
+                raise
             except sqlite3.Error as e:
                 if is_unavailable(e):
                     raise StoreUnavailable(f"database {self.path}: {e}") from None
@@ -299,6 +310,20 @@ class SqliteMetadataStore(MetadataStore):
             except ValueError as e:  # aiosqlite: the connection is closed
                 if "no active connection" in str(e):
                     raise StoreUnavailable(f"database {self.path} is closed") from None
+                raise
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """Several statements as one; IMMEDIATE takes the write lock before the first read,
+        so no other process can slip in between our read and our write."""
+        async with self._guard():
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                await self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
                 raise
 
     async def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
@@ -319,7 +344,7 @@ class SqliteMetadataStore(MetadataStore):
         return rows[0] if rows else None
 
     async def ping(self) -> None:
-        await self._rows("SELECT 1")
+        await self._rows("SELECT 1 FROM courses LIMIT 1")  # reads the file, not just the driver
 
     async def close(self) -> None:
         async with self._lock:
@@ -344,7 +369,8 @@ class SqliteMetadataStore(MetadataStore):
         return None if row is None else _member_from_row(row)
 
     async def list_members(self, course_id: str, role: Role) -> list[Member]:
-        return [_member_from_row(row) for row in await self._rows(SELECT_MEMBERS, (course_id, role))]
+        rows = await self._rows(SELECT_MEMBERS, (course_id, role))
+        return [_member_from_row(row) for row in rows]
 
     async def courses_of(self, user_id: str) -> list[str]:
         return [row[0] for row in await self._rows(SELECT_COURSES_OF, (user_id,))]
@@ -395,7 +421,8 @@ class SqliteMetadataStore(MetadataStore):
         return None if row is None else _assignment_from_row(row)
 
     async def list_assignments(self, course_id: str) -> list[Assignment]:
-        return [_assignment_from_row(row) for row in await self._rows(SELECT_ASSIGNMENTS, (course_id,))]
+        rows = await self._rows(SELECT_ASSIGNMENTS, (course_id,))
+        return [_assignment_from_row(row) for row in rows]
 
     async def delete_assignment(self, course_id: str, assignment_id: str, release_id: str) -> bool:
         return await self._write(DELETE_ASSIGNMENT, (course_id, assignment_id, release_id)) > 0
@@ -418,26 +445,24 @@ class SqliteMetadataStore(MetadataStore):
         if timestamp is None:
             row = await self._row(SELECT_LATEST_SUBMISSION, (course_id, assignment_id, student_id))
         else:
-            row = await self._row(SELECT_SUBMISSION, (course_id, assignment_id, student_id, timestamp))
+            key = (course_id, assignment_id, student_id, timestamp)
+            row = await self._row(SELECT_SUBMISSION, key)
         return None if row is None else _submission_from_row(row)
 
     async def replace_feedback(
-        self, course_id: str, assignment_id: str, student_id: str, timestamp: str, feedback: Feedback
+        self,
+        course_id: str,
+        assignment_id: str,
+        student_id: str,
+        timestamp: str,
+        feedback: Feedback,
     ) -> tuple[bool, Feedback | None]:
         key = (course_id, assignment_id, student_id, timestamp)
-        async with self._guard():
-            # IMMEDIATE takes the write lock first, so no other process slips in between
-            # reading the old feedback and writing the new.
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                async with self._db.execute(SELECT_FEEDBACK, key) as cursor:
-                    row = await cursor.fetchone()
-                if row is not None:
-                    await self._db.execute(UPDATE_FEEDBACK, (_feedback_to_json(feedback), *key))
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+        async with self._transaction():
+            async with self._db.execute(SELECT_FEEDBACK, key) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                await self._db.execute(UPDATE_FEEDBACK, (_feedback_to_json(feedback), *key))
         if row is None:
             return False, None
         return True, _feedback_from_json(row[0])
@@ -455,9 +480,10 @@ class SqliteMetadataStore(MetadataStore):
     # audit trail
     async def record_event(self, event: Event) -> None:
         e = event
+        detail = json.dumps(e.detail)
         await self._write(
             INSERT_EVENT,
-            (e.at, e.user_id, e.action, e.course_id, e.assignment_id, e.student_id, json.dumps(e.detail)),
+            (e.at, e.user_id, e.action, e.course_id, e.assignment_id, e.student_id, detail),
         )
 
     async def list_events(self, course_id: str | None = None) -> list[Event]:
@@ -469,12 +495,12 @@ class SqliteMetadataStore(MetadataStore):
 
     # maintenance
     async def dump(self) -> dict[str, list[dict[str, Any]]]:
-        courses = [{"course_id": row[0]} for row in await self._rows("SELECT course_id FROM courses ORDER BY seq")]
+        courses = await self._rows("SELECT course_id FROM courses ORDER BY seq")
         members = await self._rows(f"SELECT {MEMBER_COLUMNS} FROM members ORDER BY seq")
         assignments = await self._rows(f"SELECT {ASSIGNMENT_COLUMNS} FROM assignments ORDER BY seq")
         submissions = await self._rows(f"SELECT {SUBMISSION_COLUMNS} FROM submissions ORDER BY seq")
         return {
-            "courses": courses,
+            "courses": [{"course_id": course_id} for (course_id,) in courses],
             "members": [_document(_member_from_row(row)) for row in members],
             "assignments": [_document(_assignment_from_row(row)) for row in assignments],
             "submissions": [_document(_submission_from_row(row)) for row in submissions],
@@ -482,12 +508,6 @@ class SqliteMetadataStore(MetadataStore):
         }
 
     async def clear(self) -> None:
-        async with self._guard():
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for table in COLLECTIONS:
-                    await self._db.execute(f"DELETE FROM {table}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+        async with self._transaction():
+            for table in COLLECTIONS:
+                await self._db.execute(f"DELETE FROM {table}")
