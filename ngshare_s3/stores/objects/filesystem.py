@@ -69,7 +69,7 @@ def _open_for_reading(path: str) -> BinaryIO:
 
 
 class FilesystemObjectStore(ObjectStore):
-    """Objects as plain files, laid out exactly like their keys so an administrator can browse them."""
+    """Objects as plain files laid out like their keys, so an administrator can browse them."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -82,7 +82,8 @@ class FilesystemObjectStore(ObjectStore):
         try:
             await asyncio.to_thread(cls._prepare, root)
         except OSError as e:
-            raise StoreConfigError(f"cannot use the storage folder {root}: {e.strerror or e}") from None
+            reason = e.strerror or e
+            raise StoreConfigError(f"cannot use the storage folder {root}: {reason}") from None
         return cls(root)
 
     @staticmethod
