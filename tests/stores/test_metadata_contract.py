@@ -19,6 +19,8 @@ from ngshare_s3.stores.metadata.base import (
 
 ODD_IDS = ["My Course+1", "é", "a/b", "..", "中文 课程", "x%2Fy", "😀"]
 
+COLLECTIONS = ("courses", "members", "assignments", "submissions", "events")
+
 FILES = (FileRecord("a.ipynb", "0" * 32, 10), FileRecord("data/b.csv", "f" * 32, 0))
 
 
@@ -112,7 +114,8 @@ async def test_add_and_get_member(metadata_store: MetadataStore) -> None:
 
 async def test_add_member_without_names(metadata_store: MetadataStore) -> None:
     await metadata_store.add_member(Member("c", "u", "student"))
-    assert await metadata_store.get_member("c", "u") == Member("c", "u", "student", None, None, None)
+    expected = Member("c", "u", "student", None, None, None)
+    assert await metadata_store.get_member("c", "u") == expected
 
 
 async def test_duplicate_member_whatever_the_role(metadata_store: MetadataStore) -> None:
@@ -130,13 +133,15 @@ async def test_list_members_by_role_in_creation_order(metadata_store: MetadataSt
     await metadata_store.add_member(Member("other", "bob", "student"))
     students = await metadata_store.list_members("c", "student")
     assert [m.user_id for m in students] == ["zed", "amy", "mia"]
-    assert await metadata_store.list_members("c", "instructor") == [Member("c", "teach", "instructor")]
+    instructors = await metadata_store.list_members("c", "instructor")
+    assert instructors == [Member("c", "teach", "instructor")]
     assert await metadata_store.list_members("none", "student") == []
 
 
 async def test_courses_of_sorted_both_roles(metadata_store: MetadataStore) -> None:
-    for course in ["z", "é", "a", "M"]:
-        await metadata_store.add_member(Member(course, "u", "student" if course < "n" else "instructor"))
+    memberships = [("z", "instructor"), ("é", "student"), ("a", "student"), ("M", "instructor")]
+    for course, role in memberships:
+        await metadata_store.add_member(Member(course, "u", role))
     await metadata_store.add_member(Member("b", "someone-else", "student"))
     assert await metadata_store.courses_of("u") == ["M", "a", "z", "é"]
     assert await metadata_store.courses_of("nobody") == []
@@ -309,7 +314,11 @@ async def test_list_submissions_oldest_first(metadata_store: MetadataStore) -> N
     await metadata_store.create_submission(submission("s", ts(2)))
     await metadata_store.create_submission(submission("s", ts(4), assignment_id="b"))
     everyone = await metadata_store.list_submissions("c", "a")
-    assert [(s.student_id, s.timestamp) for s in everyone] == [("t", ts(1)), ("s", ts(2)), ("s", ts(3))]
+    assert [(s.student_id, s.timestamp) for s in everyone] == [
+        ("t", ts(1)),
+        ("s", ts(2)),
+        ("s", ts(3)),
+    ]
     mine = await metadata_store.list_submissions("c", "a", "s")
     assert [s.timestamp for s in mine] == [ts(2), ts(3)]
     assert await metadata_store.list_submissions("c", "zzz") == []
@@ -372,7 +381,7 @@ async def test_delete_submissions_narrowing(metadata_store: MetadataStore) -> No
 
     await metadata_store.create_submission(submission("s", ts(1), release_id="r1"))
     await metadata_store.create_submission(submission("s", ts(2), release_id="r2"))
-    await metadata_store.create_submission(submission("s", ts(1), assignment_id="b", release_id="r1"))
+    await metadata_store.create_submission(submission("s", ts(1), assignment_id="b"))
     await metadata_store.create_submission(submission("s", ts(1), course_id="d", release_id="r1"))
 
     await metadata_store.delete_submissions("c", "a", "r1")
@@ -416,10 +425,12 @@ async def test_dump_has_every_record(metadata_store: MetadataStore) -> None:
     await metadata_store.record_event(Event(ts(3), "s", "submit", "c", "a", "s", {"n": 1}))
 
     dump = await metadata_store.dump()
-    assert set(dump) == {"courses", "members", "assignments", "submissions", "events"}
+    assert set(dump) == set(COLLECTIONS)
     files = [{"path": f.path, "md5": f.md5, "size": f.size} for f in FILES]
     assert _has(dump["courses"], {"course_id": "c"})
-    assert _has(dump["members"], {"course_id": "c", "user_id": "s", "role": "student", "first_name": "S"})
+    assert _has(
+        dump["members"], {"course_id": "c", "user_id": "s", "role": "student", "first_name": "S"}
+    )
     assert _has(dump["assignments"], {"assignment_id": "a", "release_id": "r1", "files": files})
     assert _has(
         dump["submissions"],
@@ -436,7 +447,7 @@ async def test_dump_has_every_record(metadata_store: MetadataStore) -> None:
 
 async def test_dump_of_empty_store_names_every_collection(metadata_store: MetadataStore) -> None:
     dump = await metadata_store.dump()
-    assert dump == {"courses": [], "members": [], "assignments": [], "submissions": [], "events": []}
+    assert dump == {name: [] for name in COLLECTIONS}
 
 
 async def test_clear(metadata_store: MetadataStore) -> None:

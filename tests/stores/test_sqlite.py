@@ -14,7 +14,7 @@ import pytest
 
 import ngshare_s3.stores.metadata.sqlite as sqlite_backend
 from ngshare_s3.stores import open_metadata_store
-from ngshare_s3.stores.errors import StoreConfigError, StoreUnavailable
+from ngshare_s3.stores.errors import DuplicateKey, StoreConfigError, StoreUnavailable
 from ngshare_s3.stores.metadata.base import Member
 from ngshare_s3.stores.metadata.sqlite import SqliteMetadataStore
 
@@ -98,7 +98,7 @@ async def test_reopen_keeps_data_and_uses_wal(tmp_path: Path) -> None:
 
 async def test_code_point_order_of_binary_collation(tmp_path: Path) -> None:
     """SQLite compares UTF-8 bytes; that must equal Python's code point order, also past the BMP."""
-    ids = ["\U0001f600", "\uffff", "\ue000", "\u00ff", "\u0100", "z", "Z", "\x7f", "\u07ff", "\u0800"]
+    ids = ["\U0001f600", "\uffff", "\ue000", "\u00ff", "\u0100", "z", "Z", "\x7f", "\u0800"]
     store = await SqliteMetadataStore.open(str(tmp_path / "x.db"))
     try:
         for course_id in ids:
@@ -150,6 +150,17 @@ async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreUnavailable):
         await store.ping()
+
+
+async def test_only_unique_violations_are_duplicates(tmp_path: Path) -> None:
+    store = await SqliteMetadataStore.open(str(tmp_path / "x.db"))
+    try:
+        with pytest.raises(sqlite3.IntegrityError) as error:
+            await store.add_member(Member("c", "u", "teacher"))  # type: ignore[arg-type]
+        assert not isinstance(error.value, DuplicateKey)
+        assert await store.get_member("c", "u") is None
+    finally:
+        await store.close()
 
 
 def test_error_classification() -> None:
@@ -257,9 +268,10 @@ async def test_processes_hammering_one_file(tmp_path: Path) -> None:
         assert await store.list_courses() == sorted(f"course{i}" for i in range(ROUNDS))
         students = await store.list_members("c", "student")
         instructors = await store.list_members("c", "instructor")
-        assert sorted(m.user_id for m in instructors) == sorted(f"u{i}" for i in range(0, ROUNDS, 5))
+        promoted = {f"u{i}" for i in range(0, ROUNDS, 5)}
+        assert sorted(m.user_id for m in instructors) == sorted(promoted)
         assert len(students) + len(instructors) == ROUNDS
-        assert {m.user_id for m in students} == {f"u{i}" for i in range(ROUNDS) if i % 5}
+        assert {m.user_id for m in students} == {f"u{i}" for i in range(ROUNDS)} - promoted
         subs = await store.list_submissions("c", "a")
         assert len(subs) == ROUNDS + 1
         assert len({s.student_id for s in subs}) == ROUNDS + 1
