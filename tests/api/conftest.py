@@ -13,19 +13,20 @@ import pytest
 from .support import ADMIN, CLIENT_ID, PREFIX, SERVICE_TOKEN, Api, Classroom, FakeHub, set_up_classroom
 
 
-def _embedded(tmp_path: Path) -> tuple[str, str]:
+def _embedded(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     return f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
 
 
-# Each entry turns a scratch directory into the (database, storage) pair the service opens.
-BACKENDS: dict[str, Callable[[Path], tuple[str, str]]] = {
+# Each entry gives the (database, storage) pair the service opens for one test: fresh and
+# private to that test. An entry may ask `request.getfixturevalue(...)` for a running server.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[str, str]]] = {
     "embedded": _embedded,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request, tmp_path) -> tuple[str, str]:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture

@@ -63,7 +63,11 @@ FORMERLY_UNGUARDED = [
     ("GET", "feedback/{course}/a1/student1", {"timestamp": "2020-01-01 00:00:00.000000"}),
 ]
 
-CREDENTIALS = {"no header": {}, "rejected token": {"Authorization": "token not-a-valid-token"}}
+CREDENTIALS = {
+    "no header": {},
+    "rejected token": {"Authorization": "token not-a-valid-token"},
+    "scheme without token": {"Authorization": "token "},
+}
 
 
 async def unchanged(api):
@@ -207,3 +211,14 @@ async def test_the_service_answers_again_once_the_hub_is_back(make_api, fake_hub
     fake_hub.hanging = False
     assert status == 503
     assert await api.get(STUDENT, "courses") == (200, {"success": True, "courses": []})
+
+
+async def test_a_user_field_alone_identifies_nobody(api, classroom):
+    """The stand-alone mode that takes the caller from a `user` field is off by default."""
+    reply = await api.raw("GET", PREFIX + "courses", params={"user": ADMIN})
+    assert reply.status == 302
+    reply = await api.raw("POST", PREFIX + "course/c9", data={"user": ADMIN, "instructors": "[]"})
+    assert reply.status == 403
+    reply = await api.raw("GET", PREFIX + "assignment/c1/a1", params={"user": ADMIN})
+    assert reply.status in (302, 401, 403)
+    assert await api.courses() == ["c1", "c2"]
