@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..exchange.errors import ExchangeError
 from ..stores.errors import StoreUnavailable
+from .keys import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     except StoreUnavailable as error:
         log.warning("Store unavailable during %s %s: %s", request.method, request.path, error)
         return envelope(503, "Storage is unavailable; try again shortly")
-    except web.HTTPRequestEntityTooLarge as error:
-        return envelope(413, f"Request body too large (at most {error.max_size} bytes)")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_size
+        return envelope(413, f"Request body too large (at most {limit} bytes)")
     except web.HTTPNotFound:
         if request.method != "GET":
             return envelope(405, f"Method {request.method} not allowed")
