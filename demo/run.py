@@ -164,8 +164,8 @@ The demo is running.
   state       {STATE}   (start again with --reset to wipe it)
 
 Try nbgrader against the exchange, as several users. Either log in as each user at
-{HUB_URL} and open a Terminal (File > New > Terminal), or open one terminal per
-user on this machine and paste that user's line:
+{HUB_URL} and open a Terminal (File > New > Terminal; it is already set up), or open
+one terminal per user on this machine and paste that user's line:
 
 {shells}
 
