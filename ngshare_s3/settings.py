@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-DEFAULT_DATABASE = "sqlite:////srv/ngshare/ngshare.db"
-DEFAULT_STORAGE = "/srv/ngshare/files/"
+# Beside ngshare's own files on the volume it used, but never the same names.
+DEFAULT_DATABASE = "sqlite:////srv/ngshare/ngshare_s3.db"
+DEFAULT_STORAGE = "/srv/ngshare/ngshare_s3_files/"
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 DEFAULT_STANDALONE_PORT = 12121
 

@@ -68,6 +68,19 @@ async def test_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+async def test_refuses_a_database_of_another_program(tmp_path: Path) -> None:
+    """ngshare 0.6's own file at the same path must stop start-up, untouched."""
+    path = tmp_path / "ngshare.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("CREATE TABLE alembic_version (version_num TEXT)")
+    with pytest.raises(StoreConfigError, match="alembic_version, users"):
+        await SqliteMetadataStore.open(str(path))
+    with sqlite3.connect(path) as connection:
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"users", "alembic_version"}
+
+
 async def test_unwritable_folder(tmp_path: Path) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()

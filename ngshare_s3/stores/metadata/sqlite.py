@@ -243,6 +243,19 @@ def _document(record: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(record)))
 
 
+async def _refuse_foreign_tables(connection: aiosqlite.Connection, path: str) -> None:
+    """A file with other tables is someone else's, typically ngshare 0.6's own database at
+    the same default path: writing into it would fail on every query, so refuse to start."""
+    async with connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+        tables = {name for (name,) in await cursor.fetchall() if not name.startswith("sqlite_")}
+    foreign = sorted(tables - set(COLLECTIONS))
+    if foreign:
+        raise StoreConfigError(
+            f"the database {path} holds tables ngshare_s3 does not use ({', '.join(foreign)}); "
+            "if it is ngshare's, point --database at a new file (data is not migrated)"
+        )
+
+
 class SqliteMetadataStore(MetadataStore):
     """Metadata in one SQLite file, for a single machine (one or several server processes)."""
 
@@ -279,6 +292,7 @@ class SqliteMetadataStore(MetadataStore):
                 raise StoreConfigError(f"cannot use the database {path}: WAL journal unavailable")
             await connection.execute("PRAGMA synchronous = FULL")
             await connection.execute("BEGIN IMMEDIATE")
+            await _refuse_foreign_tables(connection, path)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     await connection.execute(statement)
