@@ -67,7 +67,6 @@ async def test_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert str(path) in _one_line(error)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
 async def test_refuses_a_database_of_another_program(tmp_path: Path) -> None:
     """ngshare 0.6's own file at the same path must stop start-up, untouched."""
     path = tmp_path / "ngshare.db"
@@ -81,6 +80,7 @@ async def test_refuses_a_database_of_another_program(tmp_path: Path) -> None:
     assert tables == {"users", "alembic_version"}
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
 async def test_unwritable_folder(tmp_path: Path) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()
