@@ -1,0 +1,489 @@
+"""A real JupyterHub with ngshare_s3 as its managed service, and the people who use it.
+
+The end-to-end suite starts JupyterHub 6 with the real configurable-http-proxy, registers
+ngshare_s3 as the managed service at /services/ngshare/, creates Hub users with their own API
+tokens, and gives each user a home folder with an nbgrader_config.py that points the
+ngshare_exchange plugin at the service through the proxy, exactly as a deployment does.
+Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psutil
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+LOOPBACK = '127.0.0.1'
+SERVICE_NAME = 'ngshare'
+EXCHANGE_ADMIN = 'admin'
+HUB_START_TIMEOUT = 90
+COMMAND_TIMEOUT = 180
+
+
+# --------------------------------------------------------------------------------------------
+# Storage backends of the service: each one is a set of command-line arguments (and environment)
+# for ngshare_s3. Adding a backend here runs the whole suite once more against it.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceStorage:
+    """Where the service keeps its metadata and file bodies, as its command line says."""
+
+    arguments: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def sqlite_and_local_files(folder: Path) -> ServiceStorage:
+    """The embedded backends: an SQLite database and a plain directory of file bodies."""
+    return ServiceStorage(
+        arguments=[
+            '--database', f'sqlite:///{folder / "ngshare.db"}',
+            '--storage', str(folder / 'files'),
+        ]
+    )
+
+
+STORAGE_BACKENDS = [
+    pytest.param(sqlite_and_local_files, id='sqlite+files'),
+]
+
+
+def ngshare_service_command(storage: ServiceStorage) -> list[str]:
+    """The managed-service command line, as an administrator would put it in the Hub config."""
+    return [sys.executable, '-m', 'ngshare_s3', '--admins', EXCHANGE_ADMIN, *storage.arguments]
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def free_loopback_port() -> int:
+    """Ask the kernel for an unused port so parallel runs and other services never collide."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def find_program(name: str, *preferred: Path) -> str | None:
+    """The first existing candidate, else whatever PATH offers."""
+    for candidate in preferred:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
+def tail(text: str, lines: int = 300) -> str:
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# JupyterHub
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JupyterHub:
+    """A running JupyterHub process (with its proxy and managed ngshare_s3) and its Hub API."""
+
+    folder: Path
+    public_url: str
+    admin_token: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def exchange_url(self) -> str:
+        """The base URL users' nbgrader talks to: the service behind the public proxy."""
+        return f'{self.public_url}/services/{SERVICE_NAME}'
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace') if self.log_path.exists() else ''
+
+    def hub_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the Hub REST API as the test-admin service (admin:users and tokens scopes)."""
+        return requests.request(
+            method,
+            f'{self.public_url}/hub/api{path}',
+            headers={'Authorization': f'token {self.admin_token}'},
+            timeout=30,
+            **kwargs,
+        )
+
+    def create_users(self, names: list[str]) -> None:
+        response = self.hub_api('POST', '/users', json={'usernames': names})
+        assert response.status_code == 201, f'creating Hub users failed: {response.status_code} {response.text}'
+        assert sorted(user['name'] for user in response.json()) == sorted(names)
+
+    def new_token(self, name: str) -> str:
+        """A token of the user's own, scoped like a single-user server's token: no
+        access:services, so the service must accept any valid Hub token."""
+        response = self.hub_api(
+            'POST',
+            f'/users/{name}/tokens',
+            json={'note': 'nbgrader exchange client', 'scopes': ['users:activity!user']},
+        )
+        assert response.status_code == 201, f'creating a token for {name} failed: {response.text}'
+        return response.json()['token']
+
+    def who_owns(self, token: str) -> str:
+        response = requests.get(
+            f'{self.public_url}/hub/api/user',
+            headers={'Authorization': f'token {token}'},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()['name']
+
+    def stop(self) -> None:
+        """Stop the Hub, then anything it started that outlived it (proxy, managed service).
+
+        The proxy and the managed service run in sessions of their own, so signalling the Hub's
+        process group alone would not reach them; they are found as the Hub's descendants."""
+        try:
+            descendants = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            descendants = []
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        for process in descendants:
+            try:
+                process.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, still_running = psutil.wait_procs(descendants, timeout=10)
+        for process in still_running:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, proxy: str) -> tuple[Path, str]:
+    """A jupyterhub_config.py with ngshare_s3 as managed service and an API-only admin service."""
+    public_port, proxy_api_port, hub_port, service_port = (free_loopback_port() for _ in range(4))
+    service_folder = folder / 'service'
+    service_folder.mkdir()
+    service = {
+        'name': SERVICE_NAME,
+        'url': f'http://{LOOPBACK}:{service_port}',
+        'command': ngshare_service_command(storage),
+        'cwd': str(service_folder),
+        'environment': storage.environment,
+        'timeout': HUB_START_TIMEOUT,
+    }
+    settings = {
+        'public_port': public_port,
+        'proxy_api_port': proxy_api_port,
+        'hub_port': hub_port,
+        'proxy': proxy,
+        'folder': str(folder),
+        'services': [service, {'name': 'test-admin', 'api_token': admin_token}],
+    }
+    config = folder / 'jupyterhub_config.py'
+    config.write_text(
+        textwrap.dedent(
+            f'''\
+            import json
+            settings = json.loads({json.dumps(json.dumps(settings))})
+            c = get_config()
+            c.JupyterHub.ip = {LOOPBACK!r}
+            c.JupyterHub.port = settings['public_port']
+            c.JupyterHub.hub_ip = {LOOPBACK!r}
+            c.JupyterHub.hub_port = settings['hub_port']
+            c.ConfigurableHTTPProxy.api_url = 'http://{LOOPBACK}:%d' % settings['proxy_api_port']
+            c.ConfigurableHTTPProxy.command = [settings['proxy']]
+            c.JupyterHub.db_url = 'sqlite:///' + settings['folder'] + '/jupyterhub.sqlite'
+            c.JupyterHub.cookie_secret_file = settings['folder'] + '/jupyterhub_cookie_secret'
+            c.JupyterHub.authenticator_class = 'dummy'
+            c.Authenticator.allow_all = True
+            c.JupyterHub.services = settings['services']
+            c.JupyterHub.load_roles = [
+                {{
+                    'name': 'user-provisioning',
+                    'scopes': ['admin:users', 'tokens'],
+                    'services': ['test-admin'],
+                }}
+            ]
+            '''
+        )
+    )
+    return config, f'http://{LOOPBACK}:{public_port}'
+
+
+def wait_until_serving(hub: JupyterHub) -> None:
+    """Wait for the Hub API and then the service's health check, both through the proxy."""
+    deadline = time.monotonic() + HUB_START_TIMEOUT
+    checks = [
+        (f'{hub.public_url}/hub/api/', lambda r: r.status_code == 200),
+        (
+            f'{hub.exchange_url}/healthz',
+            lambda r: r.status_code == 200 and r.json().get('success') is True,
+        ),
+    ]
+    for url, is_ready in checks:
+        last = 'no answer'
+        while True:
+            if hub.process.poll() is not None:
+                raise RuntimeError(
+                    f'JupyterHub exited with {hub.process.returncode} while waiting for {url}\n'
+                    + tail(hub.log())
+                )
+            try:
+                response = requests.get(url, timeout=5)
+                if is_ready(response):
+                    break
+                last = f'{response.status_code} {response.text[:200]}'
+            except (requests.ConnectionError, requests.Timeout, ValueError) as error:
+                last = repr(error)
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f'{url} not ready after {HUB_START_TIMEOUT} s (last: {last})\n' + tail(hub.log())
+                )
+            time.sleep(0.25)
+
+
+@pytest.fixture(scope='module', params=STORAGE_BACKENDS)
+def service_storage(request, tmp_path_factory) -> ServiceStorage:
+    """The service's --database/--storage settings; one run of the suite per backend."""
+    make_storage: Callable[[Path], ServiceStorage] = request.param
+    return make_storage(tmp_path_factory.mktemp('service-data'))
+
+
+@pytest.fixture(scope='module')
+def jupyterhub(service_storage, tmp_path_factory):
+    """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
+    hub_program = find_program('jupyterhub', VENV_BIN / 'jupyterhub')
+    proxy_program = find_program(
+        'configurable-http-proxy', REPO_ROOT / 'node_modules' / '.bin' / 'configurable-http-proxy'
+    )
+    programs = {'jupyterhub': hub_program, 'configurable-http-proxy': proxy_program}
+    missing = [name for name, found in programs.items() if not found]
+    if missing:
+        reason = f'end-to-end tests need {" and ".join(missing)} (`make install` provides them)'
+        print(f'\nSKIPPED: {reason}')
+        pytest.skip(reason)
+
+    folder = tmp_path_factory.mktemp('jupyterhub')
+    admin_token = secrets.token_hex(32)
+    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program)
+    log_path = folder / 'jupyterhub.log'
+    env = dict(os.environ)
+    env['PATH'] = os.pathsep.join([str(VENV_BIN), str(Path(proxy_program).parent), env.get('PATH', '')])
+    with open(log_path, 'wb') as log_file:
+        process = subprocess.Popen(
+            [hub_program, '-f', str(config)],
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    hub = JupyterHub(folder, public_url, admin_token, process, log_path)
+    try:
+        wait_until_serving(hub)
+        yield hub
+    finally:
+        hub.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Users of the exchange
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    returncode: int
+    output: str
+
+    def __str__(self) -> str:
+        return f'$ {" ".join(self.argv)}  (exit {self.returncode})\n{self.output}'
+
+
+@dataclass
+class ExchangeUser:
+    """A Hub user with their own token and home folder, driving nbgrader as a subprocess."""
+
+    name: str
+    token: str
+    home: Path
+    hub: JupyterHub
+    transcript: list[CommandResult]
+
+    def environment(self) -> dict[str, str]:
+        """What a single-user server gives nbgrader: the user's name and token, their own home."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(('JUPYTER', 'XDG_', 'PYTHONPATH', 'CONFIGPROXY'))
+        }
+        env.update(
+            HOME=str(self.home),
+            USER=self.name,
+            JUPYTERHUB_USER=self.name,
+            JUPYTERHUB_API_TOKEN=self.token,
+            PATH=os.pathsep.join([str(VENV_BIN), env.get('PATH', '')]),
+            PYDEVD_DISABLE_FILE_VALIDATION='1',
+        )
+        return env
+
+    def run(self, *argv: str) -> CommandResult:
+        """Run a command in the user's home folder; the result is kept for failure reports."""
+        completed = subprocess.run(
+            list(argv),
+            cwd=self.home,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+        )
+        result = CommandResult([Path(argv[0]).name, *argv[1:]], completed.returncode, completed.stdout)
+        self.transcript.append(result)
+        return result
+
+    def nbgrader(self, *args: str) -> CommandResult:
+        return self.run(str(VENV_BIN / 'nbgrader'), *args)
+
+    def course_management(self, *args: str) -> CommandResult:
+        return self.run(str(VENV_BIN / 'ngshare-course-management'), *args)
+
+    def api(self, method: str, route: str, **kwargs) -> requests.Response:
+        """Call the exchange API directly with this user's token, as ngshare_exchange does."""
+        return requests.request(
+            method,
+            f'{self.hub.exchange_url}{route}',
+            headers={'Authorization': f'token {self.token}'},
+            timeout=30,
+            **kwargs,
+        )
+
+    def api_ok(self, method: str, route: str, **kwargs) -> dict:
+        """An API call that must succeed; returns the decoded envelope."""
+        response = self.api(method, route, **kwargs)
+        assert response.status_code == 200, f'{method} {route} as {self.name}: {response.status_code} {response.text[:500]}'
+        body = response.json()
+        assert body['success'] is True, f'{method} {route} as {self.name}: {body}'
+        return body
+
+
+def write_nbgrader_config(home: Path, exchange_url: str, course_id: str) -> None:
+    """The configuration a deployment gives each user: ngshare_exchange pointed at the proxy."""
+    (home / 'nbgrader_config.py').write_text(
+        textwrap.dedent(
+            f'''\
+            from ngshare_exchange import configureExchange
+            c = get_config()
+            configureExchange(c, {exchange_url!r})
+            c.CourseDirectory.course_id = {course_id!r}
+            '''
+        )
+    )
+
+
+@dataclass
+class Classroom:
+    """Everybody taking part, by name, plus what the shared steps learned along the way."""
+
+    hub: JupyterHub
+    users: dict[str, ExchangeUser]
+    transcript: list[CommandResult]
+    facts: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> ExchangeUser:
+        return self.users[name]
+
+
+# Who plays which part, and which course their nbgrader_config.py names.
+PEOPLE = {
+    EXCHANGE_ADMIN: 'course101',
+    'instructor1': 'course101',
+    'student1': 'course101',
+    'student2': 'course101',
+    'outsider': 'course202',
+}
+
+
+@pytest.fixture(scope='module')
+def classroom(jupyterhub, tmp_path_factory) -> Classroom:
+    """Hub users (created through the Hub REST API), each with a token and a home folder."""
+    jupyterhub.create_users(list(PEOPLE))
+    transcript: list[CommandResult] = []
+    homes = tmp_path_factory.mktemp('homes')
+    users = {}
+    for name, course_id in PEOPLE.items():
+        token = jupyterhub.new_token(name)
+        assert jupyterhub.who_owns(token) == name
+        home = homes / name
+        home.mkdir()
+        write_nbgrader_config(home, jupyterhub.exchange_url, course_id)
+        users[name] = ExchangeUser(name, token, home, jupyterhub, transcript)
+    return Classroom(jupyterhub, users, transcript)
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting: steps run in order and stop at the first failure; failures show the Hub's log
+# and the last commands users ran.
+# --------------------------------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'steps: tests of a module are consecutive steps of one story')
+
+
+_failed_step: dict[tuple, str] = {}
+
+
+def _story_key(item) -> tuple:
+    callspec = getattr(item, 'callspec', None)
+    return (item.module.__name__, callspec.id if callspec else '')
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker('steps'):
+        failed = _failed_step.get(_story_key(item))
+        if failed:
+            pytest.skip(f'an earlier step failed: {failed}')
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        if item.get_closest_marker('steps') and call.when != 'teardown':
+            _failed_step.setdefault(_story_key(item), item.name)
+        classroom = item.funcargs.get('classroom')
+        if classroom is not None and classroom.transcript:
+            report.sections.append(
+                ('last commands', '\n\n'.join(str(result) for result in classroom.transcript[-6:]))
+            )
+        hub = item.funcargs.get('jupyterhub') or (classroom.hub if classroom else None)
+        if hub is not None:
+            report.sections.append(('JupyterHub log (with the service and proxy)', tail(hub.log())))
+    return report
