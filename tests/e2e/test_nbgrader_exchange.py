@@ -1,0 +1,348 @@
+"""One term of a course, end to end, through a real JupyterHub and the real nbgrader clients.
+
+An administrator sets up courses with ngshare-course-management; the instructor releases a
+notebook assignment; students fetch, answer and submit it (student1 twice); the instructor
+collects, autogrades and releases feedback; students fetch their own feedback; a student of
+another course is kept out. Each step checks both what the users' folders hold and what the
+service answers. The steps share state and run in file order; after a failure the rest are
+skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.steps
+
+COURSE = 'course101'
+OTHER_COURSE = 'course202'
+ASSIGNMENT = 'ps1'
+NOTEBOOK = f'{ASSIGNMENT}.ipynb'
+SOLUTION_CELL = 'square'
+
+STUDENTS_CSV = [
+    {'student_id': 'student1', 'first_name': 'Ada', 'last_name': 'Lovelace', 'email': 'ada@example.edu'},
+    {'student_id': 'student2', 'first_name': 'Alan', 'last_name': 'Turing', 'email': 'alan@example.edu'},
+]
+INSTRUCTOR_NAMES = {'first_name': 'Grace', 'last_name': 'Hopper', 'email': 'grace@example.edu'}
+
+# Answers to the one solution cell. The tests are worth 1 + 2 points: square(2) == 4 (1 point),
+# square(3) == 9 and square(-4) == 16 (2 points).
+CORRECT_ANSWER = 'def square(x):\n    return x * x\n'
+WRONG_ANSWER = 'def square(x):\n    return 0\n'
+PARTIAL_ANSWER = 'def square(x):\n    return x + x\n'  # right for 2 only
+MAX_SCORE = 3.0
+PARTIAL_SCORE = 1.0
+
+# What ngshare_exchange logs when a call to the service did not succeed; it does not always
+# change nbgrader's exit status, so successful steps must not print any of these.
+EXCHANGE_ERRORS = ('ngshare service returned', 'returned failure', 'An error occurred')
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def nbgrader_cell(source: str, cell_type: str = 'code', **nbgrader) -> nbformat.NotebookNode:
+    make = nbformat.v4.new_code_cell if cell_type == 'code' else nbformat.v4.new_markdown_cell
+    cell = make(source)
+    cell.metadata['nbgrader'] = {'schema_version': 3, **nbgrader}
+    return cell
+
+
+def ps1_source_notebook() -> nbformat.NotebookNode:
+    """A small real assignment: one answer cell and two autograded test cells."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell('Write `square(x)`, which returns `x` times `x`.'),
+        nbgrader_cell(
+            'def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION\n',
+            grade=False, solution=True, locked=False, grade_id=SOLUTION_CELL,
+        ),
+        nbgrader_cell(
+            'assert square(2) == 4',
+            grade=True, solution=False, locked=True, points=1, grade_id='test_square_of_two',
+        ),
+        nbgrader_cell(
+            'assert square(3) == 9\nassert square(-4) == 16',
+            grade=True, solution=False, locked=True, points=2, grade_id='test_square_of_others',
+        ),
+    ]
+    return notebook
+
+
+def solution_source(notebook: Path | bytes) -> str:
+    """The answer cell's source, from a notebook file or a notebook's bytes."""
+    if isinstance(notebook, Path):
+        notebook = notebook.read_bytes()
+    notebook = nbformat.reads(notebook.decode(), as_version=4)
+    (cell,) = [c for c in notebook.cells if c.metadata.get('nbgrader', {}).get('grade_id') == SOLUTION_CELL]
+    return cell.source
+
+
+def answer_assignment(student, answer: str) -> None:
+    """Edit the fetched notebook the way a student does in the notebook editor."""
+    path = student.home / ASSIGNMENT / NOTEBOOK
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get('nbgrader', {}).get('grade_id') == SOLUTION_CELL:
+            cell.source = answer
+    nbformat.write(notebook, path)
+
+
+def assert_succeeded(result) -> None:
+    assert result.returncode == 0, str(result)
+    for error in EXCHANGE_ERRORS:
+        assert error not in result.output, str(result)
+
+
+def cached_submissions(student) -> list[str]:
+    """Timestamps of the student's submissions, from ngshare_exchange's local submission cache."""
+    cache = student.home / '.local' / 'share' / 'jupyter' / 'nbgrader_cache' / COURSE
+    prefix = f'{student.name}+{ASSIGNMENT}+'
+    return sorted(p.name[len(prefix):] for p in cache.glob(prefix + '*')) if cache.is_dir() else []
+
+
+def submit(student, answer: str) -> str:
+    """Answer, run `nbgrader submit`, and return the timestamp the service gave the submission."""
+    before = set(cached_submissions(student))
+    answer_assignment(student, answer)
+    result = student.nbgrader('submit', ASSIGNMENT)
+    assert_succeeded(result)
+    (timestamp,) = set(cached_submissions(student)) - before
+    assert f'Submitted as: {COURSE} {ASSIGNMENT} {timestamp}' in result.output
+    return timestamp
+
+
+def decoded(files: list[dict]) -> dict[str, bytes]:
+    return {f['path']: base64.b64decode(f['content']) for f in files}
+
+
+def feedback_score(html_path: Path) -> tuple[float, float]:
+    """The notebook's total as nbgrader's feedback page states it: 'ps1 (Score: X / Y)'."""
+    html = html_path.read_text()
+    match = re.search(rf'<h4>{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)</h4>', html)
+    assert match, f'no score heading in {html_path}'
+    return float(match.group(1)), float(match.group(2))
+
+
+def html_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob('*.html'))
+
+
+# --------------------------------------------------------------------------------------------
+# The story
+# --------------------------------------------------------------------------------------------
+
+
+def test_1_admin_creates_courses_with_course_management_cli(classroom):
+    admin = classroom['admin']
+
+    result = admin.course_management('create_course', COURSE, 'instructor1')
+    assert result.returncode == 0 and f'Successfully created {COURSE}' in result.output, str(result)
+
+    result = admin.course_management(
+        'add_instructor', COURSE, 'instructor1',
+        '-f', INSTRUCTOR_NAMES['first_name'], '-l', INSTRUCTOR_NAMES['last_name'], '-e', INSTRUCTOR_NAMES['email'],
+    )
+    assert result.returncode == 0 and f'Successfully added instructor1 as an instructor to {COURSE}' in result.output, str(result)
+
+    roster = admin.home / 'students.csv'
+    with roster.open('w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=['student_id', 'first_name', 'last_name', 'email'])
+        writer.writeheader()
+        writer.writerows(STUDENTS_CSV)
+    result = admin.course_management('add_students', COURSE, str(roster), '--no-gb')
+    assert result.returncode == 0, str(result)
+    for row in STUDENTS_CSV:
+        assert f'{row["student_id"]} was successfully added to {COURSE}' in result.output, str(result)
+
+    result = admin.course_management('create_course', OTHER_COURSE)
+    assert result.returncode == 0, str(result)
+    result = admin.course_management(
+        'add_student', OTHER_COURSE, 'outsider', '-f', 'Otto', '-l', 'Side', '-e', 'otto@example.edu', '--no-gb'
+    )
+    assert result.returncode == 0 and f'Successfully added/updated outsider on {OTHER_COURSE}' in result.output, str(result)
+
+    # The service's view of it.
+    assert admin.api_ok('GET', '/courses')['courses'] == [COURSE, OTHER_COURSE]
+    assert admin.api_ok('GET', f'/instructors/{COURSE}')['instructors'] == [
+        {'username': 'instructor1', **INSTRUCTOR_NAMES}
+    ]
+    assert admin.api_ok('GET', f'/students/{COURSE}')['students'] == [
+        {'username': r['student_id'], 'first_name': r['first_name'], 'last_name': r['last_name'], 'email': r['email']}
+        for r in STUDENTS_CSV
+    ]
+    assert [s['username'] for s in admin.api_ok('GET', f'/students/{OTHER_COURSE}')['students']] == ['outsider']
+    for name, courses in [('instructor1', [COURSE]), ('student1', [COURSE]), ('student2', [COURSE]), ('outsider', [OTHER_COURSE])]:
+        assert classroom[name].api_ok('GET', '/courses')['courses'] == courses, name
+
+    # The exchange admin is an admin only of the exchange: a student cannot create courses.
+    result = classroom['student1'].course_management('create_course', 'course303')
+    assert result.returncode != 0 and 'Permission denied' in result.output, str(result)
+    assert admin.api_ok('GET', '/courses')['courses'] == [COURSE, OTHER_COURSE]
+
+
+def test_2_instructor_generates_and_releases_ps1(classroom):
+    instructor = classroom['instructor1']
+    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
+    source.parent.mkdir(parents=True)
+    nbformat.write(ps1_source_notebook(), source)
+
+    assert_succeeded(instructor.nbgrader('generate_assignment', ASSIGNMENT))
+    released = instructor.home / 'release' / ASSIGNMENT / NOTEBOOK
+    assert released.is_file()
+    assert 'return x * x' not in solution_source(released), 'the solution must be stripped from the release'
+
+    result = instructor.nbgrader('release_assignment', ASSIGNMENT)
+    assert_succeeded(result)
+    assert f'Successfully released {ASSIGNMENT}' in result.output, str(result)
+
+    assert instructor.api_ok('GET', f'/assignments/{COURSE}')['assignments'] == [ASSIGNMENT]
+    files = instructor.api_ok('GET', f'/assignment/{COURSE}/{ASSIGNMENT}')['files']
+    assert decoded(files) == {NOTEBOOK: released.read_bytes()}
+    classroom.facts['released notebook'] = released.read_bytes()
+
+
+def test_3_students_list_fetch_and_submit(classroom):
+    student1, student2 = classroom['student1'], classroom['student2']
+
+    for student in (student1, student2):
+        result = student.nbgrader('list')
+        assert_succeeded(result)
+        assert f'{COURSE} {ASSIGNMENT}' in result.output, str(result)
+        assert '(already downloaded)' not in result.output, str(result)
+
+        assert_succeeded(student.nbgrader('fetch_assignment', ASSIGNMENT))
+        assert (student.home / ASSIGNMENT / NOTEBOOK).read_bytes() == classroom.facts['released notebook']
+
+        result = student.nbgrader('list')
+        assert f'{COURSE} {ASSIGNMENT} (already downloaded)' in result.output, str(result)
+
+    first = submit(student1, WRONG_ANSWER)
+    latest = submit(student1, CORRECT_ANSWER)
+    partial = submit(student2, PARTIAL_ANSWER)
+    assert first < latest, 'a later submission must get a later timestamp'
+    classroom.facts.update(
+        {'student1 first': first, 'student1 latest': latest, 'student2 latest': partial}
+    )
+
+    # The service keeps every submission, by its owner, with the timestamps the clients cached.
+    instructor = classroom['instructor1']
+    submissions = instructor.api_ok('GET', f'/submissions/{COURSE}/{ASSIGNMENT}')['submissions']
+    assert sorted((s['student_id'], s['timestamp']) for s in submissions) == sorted(
+        [('student1', first), ('student1', latest), ('student2', partial)]
+    )
+    own = student1.api_ok('GET', f'/submissions/{COURSE}/{ASSIGNMENT}/student1')['submissions']
+    assert sorted(s['timestamp'] for s in own) == [first, latest]
+    earlier = instructor.api_ok('GET', f'/submission/{COURSE}/{ASSIGNMENT}/student1', params={'timestamp': first})
+    assert solution_source(decoded(earlier['files'])[NOTEBOOK]) == WRONG_ANSWER
+
+
+def test_4_instructor_collects_autogrades_and_releases_feedback(classroom):
+    instructor = classroom['instructor1']
+    facts = classroom.facts
+
+    result = instructor.nbgrader('list', '--inbound')
+    assert_succeeded(result)
+    for student, timestamp in [('student1', facts['student1 first']), ('student1', facts['student1 latest']), ('student2', facts['student2 latest'])]:
+        assert f'{COURSE} {student} {ASSIGNMENT} {timestamp} (no feedback available)' in result.output, str(result)
+
+    assert_succeeded(instructor.nbgrader('collect', ASSIGNMENT))
+    submitted = instructor.home / 'submitted'
+    assert sorted(p.name for p in submitted.iterdir()) == ['student1', 'student2']
+    collected = submitted / 'student1' / ASSIGNMENT
+    assert solution_source(collected / NOTEBOOK) == CORRECT_ANSWER, 'collect must take the latest submission'
+    server_latest = instructor.api_ok('GET', f'/submission/{COURSE}/{ASSIGNMENT}/student1')
+    assert server_latest['timestamp'] == facts['student1 latest']
+    assert (collected / 'timestamp.txt').read_text() == server_latest['timestamp']
+    assert (collected / NOTEBOOK).read_bytes() == decoded(server_latest['files'])[NOTEBOOK]
+    assert (submitted / 'student2' / ASSIGNMENT / 'timestamp.txt').read_text() == facts['student2 latest']
+    assert solution_source(submitted / 'student2' / ASSIGNMENT / NOTEBOOK) == PARTIAL_ANSWER
+
+    assert_succeeded(instructor.nbgrader('autograde', ASSIGNMENT))
+    for student in ('student1', 'student2'):
+        assert (instructor.home / 'autograded' / student / ASSIGNMENT / NOTEBOOK).is_file()
+
+    assert_succeeded(instructor.nbgrader('generate_feedback', ASSIGNMENT))
+    feedback = {s: instructor.home / 'feedback' / s / ASSIGNMENT / f'{ASSIGNMENT}.html' for s in ('student1', 'student2')}
+    assert all(path.is_file() for path in feedback.values())
+
+    assert_succeeded(instructor.nbgrader('release_feedback', ASSIGNMENT))
+    for student, path in feedback.items():
+        answer = instructor.api_ok(
+            'GET', f'/feedback/{COURSE}/{ASSIGNMENT}/{student}', params={'timestamp': facts[f'{student} latest']}
+        )
+        assert decoded(answer['files']) == {f'{ASSIGNMENT}.html': path.read_bytes()}
+    earlier = instructor.api_ok(
+        'GET', f'/feedback/{COURSE}/{ASSIGNMENT}/student1', params={'timestamp': facts['student1 first']}
+    )
+    assert earlier['files'] == [], 'feedback belongs to the graded submission only'
+
+    result = instructor.nbgrader('list', '--inbound')
+    assert_succeeded(result)
+    for student in ('student1', 'student2'):
+        assert f'{COURSE} {student} {ASSIGNMENT} {facts[student + " latest"]} (feedback ready to be fetched)' in result.output, str(result)
+    assert f'{COURSE} student1 {ASSIGNMENT} {facts["student1 first"]} (no feedback available)' in result.output, str(result)
+
+
+def test_5_students_fetch_only_their_own_feedback(classroom):
+    student1, student2 = classroom['student1'], classroom['student2']
+    facts = classroom.facts
+    for student in (student1, student2):
+        assert_succeeded(student.nbgrader('fetch_feedback', ASSIGNMENT))
+
+    feedback_root = Path(ASSIGNMENT) / 'feedback'
+    student1_html = student1.home / feedback_root / facts['student1 latest'] / f'{ASSIGNMENT}.html'
+    student2_html = student2.home / feedback_root / facts['student2 latest'] / f'{ASSIGNMENT}.html'
+    assert html_files(student1.home) == [student1_html]
+    assert html_files(student2.home) == [student2_html]
+
+    assert feedback_score(student1_html) == (MAX_SCORE, MAX_SCORE)
+    assert feedback_score(student2_html) == (PARTIAL_SCORE, MAX_SCORE)
+    instructor_feedback = classroom['instructor1'].home / 'feedback'
+    assert student1_html.read_bytes() == (instructor_feedback / 'student1' / ASSIGNMENT / f'{ASSIGNMENT}.html').read_bytes()
+    assert student2_html.read_bytes() == (instructor_feedback / 'student2' / ASSIGNMENT / f'{ASSIGNMENT}.html').read_bytes()
+
+    # Another student's feedback stays out of reach, even asked for directly.
+    response = student2.api(
+        'GET', f'/feedback/{COURSE}/{ASSIGNMENT}/student1', params={'timestamp': facts['student1 latest']}
+    )
+    assert response.status_code == 403, response.text
+    assert response.json() == {'success': False, 'message': 'Permission denied'}
+    response = student2.api('GET', f'/submission/{COURSE}/{ASSIGNMENT}/student1')
+    assert response.status_code == 403, response.text
+
+
+def test_6_student_of_another_course_is_refused(classroom):
+    outsider = classroom['outsider']
+    admin = classroom['admin']
+    submissions_before = admin.api_ok('GET', f'/submissions/{COURSE}/{ASSIGNMENT}')['submissions']
+
+    result = outsider.nbgrader('fetch_assignment', ASSIGNMENT, '--course', COURSE)
+    assert 'Permission denied' in result.output, str(result)
+    assert not (outsider.home / ASSIGNMENT).exists(), 'nothing of the assignment may reach the outsider'
+
+    result = outsider.nbgrader('list', '--course', COURSE)
+    assert f'{COURSE} {ASSIGNMENT}' not in result.output, str(result)
+
+    for method, route, kwargs in [
+        ('GET', f'/assignments/{COURSE}', {}),
+        ('GET', f'/assignment/{COURSE}/{ASSIGNMENT}', {}),
+        ('GET', f'/submissions/{COURSE}/{ASSIGNMENT}', {}),
+        ('POST', f'/submission/{COURSE}/{ASSIGNMENT}', {'data': {'user': 'outsider', 'files': '[]'}}),
+        ('GET', f'/students/{COURSE}', {}),
+    ]:
+        response = outsider.api(method, route, **kwargs)
+        assert response.status_code == 403, f'{method} {route}: {response.status_code} {response.text[:300]}'
+        assert response.json() == {'success': False, 'message': 'Permission denied'}, f'{method} {route}'
+
+    assert admin.api_ok('GET', f'/submissions/{COURSE}/{ASSIGNMENT}')['submissions'] == submissions_before
