@@ -130,11 +130,15 @@ class FakeHub:
 class Reply:
     status: int
     headers: Any
-    text: str
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
 
     @property
     def json(self) -> Any:
-        return json.loads(self.text)
+        return json.loads(self.body)
 
 
 def _drop_none(fields: Any) -> Any:
@@ -180,7 +184,7 @@ class Api:
             data=_drop_none(data),
             allow_redirects=False,
         ) as response:
-            return Reply(response.status, response.headers, await response.text())
+            return Reply(response.status, response.headers, await response.read())
 
     async def call(self, method: str, caller: str | None, route: str, /, **fields) -> tuple[int, Any]:
         if method == "POST":

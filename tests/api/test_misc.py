@@ -78,7 +78,7 @@ async def test_the_home_page_is_html_for_a_logged_in_user(api):
 async def test_static_files_are_served_to_a_logged_in_user(api, name):
     reply = await api.raw("GET", PREFIX + name, caller=STUDENT)
     assert reply.status == 200
-    assert len(reply.text) > 0
+    assert len(reply.body) > 0
 
 
 async def test_the_oauth_callback_without_a_code_grants_nothing(api):
@@ -148,3 +148,15 @@ async def test_the_last_occurrence_of_an_argument_wins_body_after_query(api, cla
     )
     assert (reply.status, reply.json) == (200, {"success": True})
     assert await names_of(api, "c1", STUDENT) == ("Body2", "L", "query@example.org")
+
+
+async def test_routes_follow_the_configured_prefix(make_api):
+    api = await make_api(prefix="/api/", post_login_url="/api/")
+    reply = await api.raw("GET", "/api/courses", caller=ADMIN)
+    assert (reply.status, reply.json) == (200, {"success": True, "courses": []})
+    reply = await api.raw("GET", "/api/healthz")
+    assert (reply.status, reply.json["success"]) == (200, True)
+    reply = await api.raw("GET", "/healthz")
+    assert (reply.status, reply.json["success"]) == (200, True)
+    reply = await api.raw("GET", PREFIX + "courses", caller=ADMIN)
+    assert (reply.status, reply.text) == (404, NOT_FOUND_PAGE)
