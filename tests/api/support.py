@@ -84,6 +84,7 @@ class FakeHub:
     url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     admins_of_hub: set[str] = field(default_factory=set)
+    scopes: dict[str, list[str]] = field(default_factory=dict)
     user_calls: int = 0
     hanging: bool = False
     release_hanging: asyncio.Event = field(default_factory=asyncio.Event)
@@ -115,8 +116,8 @@ class FakeHub:
                 "name": name,
                 "admin": name in self.admins_of_hub,
                 "groups": [],
-                # what a single-user server's token carries: no access to services
-                "scopes": [f"users:activity!user={name}", f"access:servers!server={name}/"],
+                # by default what a single-user server's token carries: no access to services
+                "scopes": self.scopes.get(name, [f"users:activity!user={name}", f"access:servers!server={name}/"]),
                 "session_id": None,
             }
         )

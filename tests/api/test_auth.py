@@ -18,6 +18,7 @@ from .support import (
     PREFIX,
     STUDENT,
     encode_files,
+    expected_tree,
     failure,
 )
 
@@ -120,6 +121,15 @@ async def test_anonymous_callers_get_nothing_and_learn_nothing_about_courses(api
 async def test_the_authorization_scheme_may_be_token_or_bearer_in_any_case(api, classroom, scheme):
     reply = await api.raw("GET", PREFIX + "courses", headers={"Authorization": f"{scheme} {api.hub.token_for(STUDENT)}"})
     assert (reply.status, reply.json) == (200, {"success": True, "courses": ["c1"]})
+
+
+async def test_a_token_without_any_scope_is_accepted(api, classroom):
+    api.hub.scopes[STUDENT] = []
+    assert await api.get(STUDENT, "courses") == (200, {"success": True, "courses": ["c1"]})
+    assert await api.get(STUDENT, "assignment/c1/a1", list_only="true") == (
+        200,
+        {"success": True, "files": expected_tree(classroom.release_files, list_only=True)},
+    )
 
 
 async def test_each_token_is_its_own_user(api, classroom):
