@@ -1,5 +1,5 @@
 """Building blocks shared by the API tests: a stand-in for the Hub's token check, a small
-client that speaks the exchange's wire format, and helpers that set up courses."""
+client that speaks the exchange's wire format, and functions that set up courses."""
 
 from __future__ import annotations
 
@@ -118,7 +118,6 @@ class FakeHub:
                 "groups": [],
                 # by default what a single-user server's token carries: no access to services
                 "scopes": self.scopes.get(name, [f"users:activity!user={name}", f"access:servers!server={name}/"]),
-                "session_id": None,
             }
         )
 
