@@ -25,8 +25,6 @@ from .support import (
 # Routes that need a login: a browser is sent to the Hub's OAuth page.
 LOGIN_REQUIRED_GETS = [
     "",
-    "favicon.ico",
-    "masonry.min.js",
     "courses",
     "instructor/c1/instructor1",
     "instructors/c1",
