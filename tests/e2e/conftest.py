@@ -193,6 +193,7 @@ def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, pr
         'cwd': str(service_folder),
         'environment': storage.environment,
         'timeout': HUB_START_TIMEOUT,
+        'oauth_no_confirm': True,
     }
     settings = {
         'public_port': public_port,
@@ -225,7 +226,11 @@ def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, pr
                     'name': 'user-provisioning',
                     'scopes': ['admin:users', 'tokens'],
                     'services': ['test-admin'],
-                }}
+                }},
+                {{
+                    'name': 'user',
+                    'scopes': ['self', 'access:services!service={SERVICE_NAME}'],
+                }},
             ]
             '''
         )
