@@ -6,7 +6,7 @@ from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Submission
 from . import keys, timestamps
 from .context import Exchange, FileTree, submission_files
-from .errors import ExchangeError
+from .errors import ExchangeError, NotFound
 from .files import decode_files
 from .limits import check_id
 from .permissions import Action
@@ -74,8 +74,8 @@ async def get_submission(
     await ex.authorize(Action.GET_SUBMISSION, user, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     await ex.require_member(course_id, student_id)
-    wanted = None
-    if timestamp:
-        wanted = timestamps.parse_timestamp(timestamp) or "unreadable"
+    wanted = timestamps.parse_timestamp(timestamp) if timestamp else None
+    if timestamp and wanted is None:
+        raise NotFound("Submission not found")
     submission = await ex.require_submission(assignment, student_id, wanted)
     return FileTree(submission_files(submission), gone="Submission not found"), submission.timestamp

@@ -14,9 +14,9 @@ import secrets
 from aiohttp import web
 from jupyterhub.services.auth import HubOAuth
 from tornado.httputil import url_concat
-from tornado.web import create_signed_value, decode_signed_value
+from tornado.web import HTTPError, create_signed_value, decode_signed_value
 
-from ..exchange.errors import BadRequest, Forbidden
+from ..exchange.errors import BadRequest, Forbidden, Unavailable
 from .keys import HUB_AUTH, SETTINGS
 
 STATE_MAX_AGE = 600
@@ -81,9 +81,14 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
     state = json.loads(saved) if saved else {}
     if not state or state.get("state") != request.query.get("state"):
         raise Forbidden("OAuth state does not match. Try logging in again.")
-    token = await asyncio.wait_for(
-        hub_auth.token_for_code(code, code_verifier=state["verifier"], sync=False), settings.hub_timeout
-    )
+    try:
+        token = await asyncio.wait_for(
+            hub_auth.token_for_code(code, code_verifier=state["verifier"], sync=False), settings.hub_timeout
+        )
+    except HTTPError as error:
+        raise Forbidden("OAuth login failed. Try logging in again.") from error
+    except asyncio.TimeoutError as error:
+        raise Unavailable("JupyterHub did not answer the OAuth login; try again shortly") from error
     next_url = state.get("next") or ""
     if not next_url.startswith(settings.prefix):
         next_url = settings.post_login_url

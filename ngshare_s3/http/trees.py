@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from aiohttp import web
 from ..exchange.context import Exchange, FileTree, StoredFile
 from ..exchange.errors import NotFound
 from ..stores.errors import ObjectNotFound
+
+log = logging.getLogger(__name__)
 
 BUFFERED_TREE_LIMIT = 8 << 20
 LINE_BYTES = 57  # encodebytes puts 57 input bytes on each 76-character line
@@ -63,12 +66,19 @@ async def _streamed(request: web.Request, exchange: Exchange, tree: FileTree, fi
     await response.prepare(request)
     head = json.dumps({"success": True, **fields})[:-1]
     await response.write(f'{head}, "files": ['.encode())
-    for index, f in enumerate(tree.files):
-        opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
-        await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
-        async for piece in base64_lines(exchange.read(f.key)):
-            await response.write(piece.replace("\n", "\\n").encode("ascii"))
-        await response.write(b'"}')
+    try:
+        for index, f in enumerate(tree.files):
+            opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
+            await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
+            async for piece in base64_lines(exchange.read(f.key)):
+                await response.write(piece.replace("\n", "\\n").encode("ascii"))
+            await response.write(b'"}')
+    except ObjectNotFound:
+        # Too late for a 404: cut the answer short, so the client sees a failure, not bad files.
+        log.warning("%s: a file was deleted while it was being sent; connection closed", request.path)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write(b"]}")
     await response.write_eof()
     return response

@@ -3,7 +3,11 @@ checksums, path rules, malformed input, list_only (spec §1.9, §1.10)."""
 
 import base64
 import hashlib
+import os
+
 import pytest
+
+from ngshare_s3.http import trees
 
 from .support import (
     INSTRUCTOR,
@@ -85,6 +89,14 @@ async def test_every_byte_value_round_trips_as_76_character_lines(target):
         assert lines[-1] == "", "content ends with a newline"
         assert all(len(line) == 76 for line in lines[:-2])
         assert 0 < len(lines[-2]) <= 76
+
+
+async def test_a_tree_too_large_to_buffer_streams_the_same_answer(target, monkeypatch):
+    """Above the in-memory limit the answer is streamed body by body; clients must not notice."""
+    monkeypatch.setattr(trees, "BUFFERED_TREE_LIMIT", 1000)
+    entries = [("big.bin", os.urandom(3 * trees.LINE_BYTES * 1000 + 7)), ("empty", b""), ("ü \"q\".txt", b"x")]
+    files = await target.round_trip(encode_files(entries))
+    assert files == expected_tree(entries)
 
 
 async def test_an_empty_file_has_empty_content_and_the_md5_of_nothing(target):
