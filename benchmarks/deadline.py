@@ -556,6 +556,21 @@ class Course:
     submissions: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
     timestamps: dict[str, str] = field(default_factory=dict)  # student -> timestamp of the submission
     feedback: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    # POST bodies, encoded before their phase starts so that the clock measures the server
+    submit_forms: dict[str, bytes] = field(default_factory=dict)
+    feedback_forms: dict[str, bytes] = field(default_factory=dict)
+
+    def prepare_submissions(self) -> None:
+        for student in self.students:
+            self.submit_forms[student] = prepare_form(student, {"files": encode_files(self.submissions[student])})
+
+    def prepare_feedback(self) -> None:
+        """Feedback goes to the submission's timestamp, so this waits for the deadline."""
+        for student, timestamp in self.timestamps.items():
+            self.feedback_forms[student] = prepare_form(INSTRUCTOR, {
+                "timestamp": timestamp,
+                "files": encode_files(self.feedback[student], with_newlines=True),
+            })
 
 
 class Benchmark:
@@ -613,10 +628,12 @@ class Benchmark:
                                  "create course, add instructor, bulk-add students, release")
                 await self.phase("fetch", lambda p: self.fetch(p, api, course),
                                  "students download the assignment")
+                course.prepare_submissions()
                 await self.phase("deadline", lambda p: self.deadline(p, api, course),
                                  "students list (list_only) and submit")
                 await self.phase("collect", lambda p: self.collect(p, api, course),
                                  "instructor lists and downloads every latest submission")
+                course.prepare_feedback()
                 await self.phase("feedback", lambda p: self.release_feedback(p, api, course),
                                  "instructor uploads feedback for each submission")
                 await self.phase("return", lambda p: self.fetch_feedback(p, api, course),
@@ -658,10 +675,8 @@ class Benchmark:
 
     async def deadline(self, phase: Phase, api: Exchange, course: Course) -> None:
         """What `nbgrader submit` sends: a list_only check of the released files, then the
-        submission. The encoded bodies are prepared first, so the clock measures the server."""
+        submission."""
         listing, submitting = phase.op("list_only"), phase.op("submit")
-        bodies = {student: prepare_form(student, {"files": encode_files(course.submissions[student])})
-                  for student in course.students}
 
         async def student_submits(student: str) -> None:
             answer = await api.call(listing, "GET", f"assignment/{COURSE}/{ASSIGNMENT}", student,
@@ -669,7 +684,7 @@ class Benchmark:
             if answer is not None:
                 check_tree(listing, answer, course.release, list_only=True)
             answer = await api.call(submitting, "POST", f"submission/{COURSE}/{ASSIGNMENT}", student,
-                                    form=bodies[student])
+                                    form=course.submit_forms[student])
             if answer is not None:
                 timestamp = answer.get("timestamp")
                 if not isinstance(timestamp, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", timestamp):
@@ -702,14 +717,10 @@ class Benchmark:
 
     async def release_feedback(self, phase: Phase, api: Exchange, course: Course) -> None:
         stats = phase.op("upload feedback")
-        bodies = {student: prepare_form(INSTRUCTOR, {
-            "timestamp": course.timestamps[student],
-            "files": encode_files(course.feedback[student], with_newlines=True),
-        }) for student in course.timestamps}
 
         async def instructor_uploads(student: str) -> None:
             await api.call(stats, "POST", f"feedback/{COURSE}/{ASSIGNMENT}/{student}", INSTRUCTOR,
-                           form=bodies[student])
+                           form=course.feedback_forms[student])
 
         await in_pool(list(course.timestamps), instructor_uploads, self.args.instructor_concurrency)
 
@@ -842,7 +853,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Starting: {' '.join(command)}", flush=True)
         server.start(args.startup_timeout)
         info = {
-            "server": f"{args.server} {NGSHARE_VERSION if args.server == 'ngshare' else server_version()}",
+            "server": f"{args.server} {NGSHARE_VERSION}" if args.server == "ngshare"
+                      else f"ngshare_s3 {server_version()} ({source_state()})",
             "date": datetime.date.today().isoformat(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "students": args.students, "concurrency": args.concurrency,
@@ -877,6 +889,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Kept {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def source_state() -> str:
+    """Which ngshare_s3 code was measured: the commit, and whether its folder had edits."""
+    try:
+        commit = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        edits = subprocess.run(["git", "-C", str(PROJECT), "status", "--porcelain", "--", "ngshare_s3"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "source state unknown"
+    return f"commit {commit or '?'}" + (", ngshare_s3/ with uncommitted edits" if edits else "")
 
 
 def server_version() -> str:
