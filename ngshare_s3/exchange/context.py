@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..stores.errors import ChecksumMismatch
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
-from ..stores.objects.base import ObjectStore, chunks_of
+from ..stores.objects.base import ObjectStore
 from . import keys, timestamps
 from .errors import ExchangeError, NotFound
 from .files import UploadedFile
@@ -119,17 +119,15 @@ class Exchange:
     # file bodies
     async def write_files(self, prefix: str, files: Sequence[UploadedFile]) -> tuple[FileRecord, ...]:
         """Upload every body before any metadata points at them; on failure remove what landed."""
-        records = tuple(FileRecord(f.path, f.md5, len(f.data)) for f in files)
+        records = tuple(FileRecord(f.path, f.md5, f.size) for f in files)
         targets = stored_files(prefix, records)
         limit = asyncio.Semaphore(PARALLEL_UPLOADS)
 
-        async def upload(target: StoredFile, data: bytes) -> None:
+        async def upload(target: StoredFile, file: UploadedFile) -> None:
             async with limit:
-                await self.objects.put(target.key, chunks_of(data), target.md5)
+                await self.objects.put(target.key, file.chunks(), target.md5)
 
-        results = await asyncio.gather(
-            *(upload(t, f.data) for t, f in zip(targets, files)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(upload(t, f) for t, f in zip(targets, files)), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self.discard(targets)

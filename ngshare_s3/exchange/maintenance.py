@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from ..stores.metadata.base import Assignment, Feedback, Member, Submission
@@ -38,9 +37,8 @@ async def clear(ex: Exchange) -> None:
     await ex.objects.delete([info.key async for info in ex.objects.list("")])
 
 
-def _file(path: str, text: str) -> UploadedFile:
-    data = text.encode()
-    return UploadedFile(path, data, hashlib.md5(data).hexdigest())
+def _text_file(path: str, text: str) -> UploadedFile:
+    return UploadedFile.of_bytes(path, text.encode())
 
 
 async def load_fixture(ex: Exchange) -> None:
@@ -57,7 +55,7 @@ async def load_fixture(ex: Exchange) -> None:
         ("course2", "assignment2b", "file1", "11111"),
     ):
         release_id = keys.new_id()
-        records = await ex.write_files(keys.release_prefix(course_id, assignment_id, release_id), [_file(path, text)])
+        records = await ex.write_files(keys.release_prefix(course_id, assignment_id, release_id), [_text_file(path, text)])
         await meta.create_assignment(Assignment(course_id, assignment_id, release_id, timestamps.now(), records))
         releases[assignment_id] = release_id
     for timestamp, path, text, feedback in (
@@ -66,12 +64,12 @@ async def load_fixture(ex: Exchange) -> None:
     ):
         submission_id = keys.new_id()
         prefix = keys.submission_prefix("course1", "challenge", "lawrence", submission_id)
-        records = await ex.write_files(prefix, [_file(path, text)])
+        records = await ex.write_files(prefix, [_text_file(path, text)])
         given = None
         if feedback:
             feedback_id = keys.new_id()
             feedback_prefix = keys.feedback_prefix("course1", "challenge", "lawrence", submission_id, feedback_id)
-            given = Feedback(feedback_id, timestamp, await ex.write_files(feedback_prefix, [_file(*feedback)]))
+            given = Feedback(feedback_id, timestamp, await ex.write_files(feedback_prefix, [_text_file(*feedback)]))
         await meta.create_submission(Submission(
             "course1", "challenge", "lawrence", timestamp, submission_id, releases["challenge"], records, given
         ))

@@ -1,46 +1,49 @@
 """Request arguments with tornado's get_argument rules, which ngshare's clients rely on
-(spec §1.3): query and form body merged, the last occurrence wins, values stripped, and
+(spec §1.3): query and form body merged, the last occurrence wins, text values stripped, and
 control characters turned into spaces."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from aiohttp import web
-from multidict import MultiDictProxy
+
+from ..exchange.files import DecodedFiles
+from .forms import read_form
+from .keys import SETTINGS
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 
+Value = str | DecodedFiles
 
-def _clean(value: object) -> str | None:
-    if not isinstance(value, str):
+
+def _last(values: Mapping, name: str) -> Value | None:
+    found = [value for value in values.getall(name, []) if isinstance(value, (str, DecodedFiles))]
+    if not found:
         return None
-    return CONTROL_CHARACTERS.sub(" ", value).strip()
-
-
-def _last(values: MultiDictProxy, name: str) -> str | None:
-    found = [value for value in values.getall(name, []) if isinstance(value, str)]
-    return _clean(found[-1]) if found else None
+    value = found[-1]
+    return CONTROL_CHARACTERS.sub(" ", value).strip() if isinstance(value, str) else value
 
 
 class Arguments:
-    def __init__(self, query: MultiDictProxy, body: MultiDictProxy):
+    def __init__(self, query: Mapping, body: Mapping):
         self._query = query
         self._body = body
 
     @classmethod
     async def of(cls, request: web.Request) -> "Arguments":
-        return cls(request.query, await request.post())
+        return cls(request.query, await read_form(request, request.app[SETTINGS].max_body_size))
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str) -> Value | None:
         """Body first (it comes last in tornado's merge), then the query string."""
         value = _last(self._body, name)
         return value if value is not None else _last(self._query, name)
 
-    def body(self, name: str) -> str | None:
+    def body(self, name: str) -> Value | None:
         return _last(self._body, name)
 
-    def query(self, name: str) -> str | None:
+    def query(self, name: str) -> Value | None:
         return _last(self._query, name)
 
     def flag(self, name: str) -> bool:
