@@ -33,9 +33,7 @@ async def open_stores(app: web.Application) -> AsyncIterator[None]:
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_size, middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[HUB_AUTH] = make_hub_auth(
-        settings.hub_api_url, settings.hub_api_token, settings.hub_client_id, settings.prefix
-    )
+    app[HUB_AUTH] = make_hub_auth(settings)
     app.cleanup_ctx.append(open_stores)
     add_routes(app, settings.prefix)
     return app

@@ -32,9 +32,11 @@ class Settings:
     hub_api_url: str = ""
     hub_api_token: str = field(default="", repr=False)
     hub_client_id: str = ""
+    service_name: str = "ngshare"
     post_login_url: str = ""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     hub_timeout: float = 10.0
+    require_access_scope: bool = False
     cookie_secret: bytes = field(default=b"", repr=False)
 
     @property
@@ -94,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--jupyterhub_api_url",
         default=env("JUPYTERHUB_API_URL", ""),
         help="JupyterHub API URL, e.g. http://127.0.0.1:8081/hub/api [$JUPYTERHUB_API_URL]",
+    )
+    parser.add_argument(
+        "--require-access-scope",
+        action="store_true",
+        default=_env_flag("NGSHARE_S3_REQUIRE_ACCESS_SCOPE"),
+        help="accept only tokens that carry access:services!service=$JUPYTERHUB_SERVICE_NAME "
+        "(default ngshare); "
+        "the nbgrader plugin's tokens carry it only if the Hub's roles grant it "
+        "[$NGSHARE_S3_REQUIRE_ACCESS_SCOPE]",
     )
     parser.add_argument(
         "--no-upgrade-db",
@@ -175,8 +186,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         hub_api_url=args.jupyterhub_api_url.rstrip("/"),
         hub_api_token=api_token,
         hub_client_id=os.environ.get("JUPYTERHUB_CLIENT_ID", ""),
+        service_name=os.environ.get("JUPYTERHUB_SERVICE_NAME") or "ngshare",
         post_login_url=os.environ.get("JUPYTERHUB_SERVICE_REDIRECT_URL") or prefix,
         max_body_size=int(args.max_body_size),
         hub_timeout=float(args.hub_timeout),
+        require_access_scope=args.require_access_scope,
         cookie_secret=_cookie_secret(api_token),
     )

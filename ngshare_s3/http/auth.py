@@ -15,6 +15,7 @@ from jupyterhub.services.auth import HubAuth, HubOAuth
 from tornado.web import HTTPError
 
 from ..exchange.errors import Forbidden, Unavailable
+from ..settings import Settings
 from .keys import HUB_AUTH, SETTINGS
 from .login import browser_token, login_redirect
 
@@ -26,11 +27,17 @@ HUB_UNREACHABLE = "JupyterHub could not be reached to check the token; try again
 Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
-def make_hub_auth(api_url: str, api_token: str, client_id: str, prefix: str) -> HubAuth:
+def make_hub_auth(settings: Settings) -> HubAuth:
     """HubOAuth when the Hub gave this service an OAuth client (browser login), else HubAuth."""
-    options = dict(api_url=api_url, api_token=api_token, base_url=prefix, cache_max_age=300)
-    if client_id:
-        return HubOAuth(oauth_client_id=client_id, **options)
+    options = dict(
+        api_url=settings.hub_api_url,
+        api_token=settings.hub_api_token,
+        base_url=settings.prefix,
+        cache_max_age=300,
+        access_scopes={f"access:services!service={settings.service_name}"},
+    )
+    if settings.hub_client_id:
+        return HubOAuth(oauth_client_id=settings.hub_client_id, **options)
     return HubAuth(**options)
 
 
@@ -55,7 +62,12 @@ async def identify(request: web.Request) -> str | None:
     except (asyncio.TimeoutError, HTTPError) as error:
         log.warning("Token check with JupyterHub failed: %s", error)
         raise Unavailable(HUB_UNREACHABLE) from error
-    return model.get("name") if model else None
+    if not model:
+        return None
+    settings = request.app[SETTINGS]
+    if settings.require_access_scope and not hub_auth.check_scopes(hub_auth.access_scopes, model):
+        raise Forbidden(f"Permission denied (the token lacks access:services!service={settings.service_name})")
+    return model.get("name")
 
 
 def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -13,6 +13,7 @@ from .support import (
     ADMIN,
     CLIENT_ID,
     INSTRUCTOR,
+    KNOWN_USERS,
     OTHER_INSTRUCTOR,
     OTHER_STUDENT,
     PREFIX,
@@ -20,6 +21,7 @@ from .support import (
     encode_files,
     expected_tree,
     failure,
+    set_up_classroom,
 )
 
 # Routes that need a login: a browser is sent to the Hub's OAuth page.
@@ -127,6 +129,18 @@ async def test_a_token_without_any_scope_is_accepted(api, classroom):
     assert await api.get(STUDENT, "assignment/c1/a1", list_only="true") == (
         200,
         {"success": True, "files": expected_tree(classroom.release_files, list_only=True)},
+    )
+
+
+async def test_an_administrator_can_require_the_access_scope(make_api):
+    api = await make_api(require_access_scope=True)
+    for user in KNOWN_USERS:
+        api.hub.scopes[user] = ["access:services!service=ngshare"]
+    await set_up_classroom(api)
+    assert await api.get(STUDENT, "courses") == (200, {"success": True, "courses": ["c1"]})
+    api.hub.scopes[OTHER_STUDENT] = ["access:services!service=another"]
+    assert await api.get(OTHER_STUDENT, "courses") == (
+        403, failure("Permission denied (the token lacks access:services!service=ngshare)")
     )
 
 
