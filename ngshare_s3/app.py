@@ -24,7 +24,7 @@ async def open_stores(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await metadata.close()
         raise
-    app[EXCHANGE] = Exchange(metadata, objects, settings.admins, settings.debug)
+    app[EXCHANGE] = Exchange(metadata, objects, settings.debug)
     yield
     await objects.close()
     await metadata.close()

@@ -37,6 +37,7 @@ class Settings:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     hub_timeout: float = 10.0
     require_access_scope: bool = False
+    hub_admins: bool = False
     cookie_secret: bytes = field(default=b"", repr=False)
 
     @property
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--jupyterhub_api_url",
         default=env("JUPYTERHUB_API_URL", ""),
         help="JupyterHub API URL, e.g. http://127.0.0.1:8081/hub/api [$JUPYTERHUB_API_URL]",
+    )
+    parser.add_argument(
+        "--hub-admins",
+        action="store_true",
+        default=_env_flag("NGSHARE_S3_HUB_ADMINS"),
+        help="JupyterHub's admin users also administer the exchange [$NGSHARE_S3_HUB_ADMINS]",
     )
     parser.add_argument(
         "--require-access-scope",
@@ -191,5 +198,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         max_body_size=int(args.max_body_size),
         hub_timeout=float(args.hub_timeout),
         require_access_scope=args.require_access_scope,
+        hub_admins=args.hub_admins,
         cookie_secret=_cookie_secret(api_token),
     )

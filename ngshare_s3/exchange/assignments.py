@@ -9,26 +9,26 @@ from .context import Exchange, FileTree, feedback_files, release_files, submissi
 from .errors import Conflict
 from .files import decode_files
 from .limits import check_id
-from .permissions import Action
+from .permissions import Action, Caller
 
 
-async def list_assignments(ex: Exchange, user: str, course_id: str) -> list[str]:
+async def list_assignments(ex: Exchange, caller: Caller, course_id: str) -> list[str]:
     await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_ASSIGNMENTS, user, course_id)
+    await ex.authorize(Action.LIST_ASSIGNMENTS, caller, course_id)
     return [a.assignment_id for a in await ex.metadata.list_assignments(course_id)]
 
 
-async def get_assignment(ex: Exchange, user: str, course_id: str, assignment_id: str) -> FileTree:
+async def get_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str) -> FileTree:
     await ex.require_course(course_id)
-    await ex.authorize(Action.GET_ASSIGNMENT, user, course_id)
+    await ex.authorize(Action.GET_ASSIGNMENT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     return FileTree(release_files(assignment), gone="Assignment not found")
 
 
-async def release_assignment(ex: Exchange, user: str, course_id: str, assignment_id: str, files: str | None) -> None:
+async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> None:
     """Bodies first under a fresh release id, then the one record that makes them visible."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.RELEASE_ASSIGNMENT, user, course_id)
+    await ex.authorize(Action.RELEASE_ASSIGNMENT, caller, course_id)
     if await ex.metadata.get_assignment(course_id, assignment_id) is not None:
         raise Conflict("Assignment already exists")
     uploads = decode_files(files)
@@ -41,14 +41,14 @@ async def release_assignment(ex: Exchange, user: str, course_id: str, assignment
     except DuplicateKey as error:
         await ex.discard(release_files(assignment))
         raise Conflict("Assignment already exists") from error
-    await ex.record(user, "release assignment", course_id, assignment_id, release_id=release_id)
+    await ex.record(caller, "release assignment", course_id, assignment_id, release_id=release_id)
 
 
-async def delete_assignment(ex: Exchange, user: str, course_id: str, assignment_id: str) -> None:
+async def delete_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str) -> None:
     """Removing the assignment record hides it and its submissions at once; their records and
     bodies go after."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.DELETE_ASSIGNMENT, user, course_id)
+    await ex.authorize(Action.DELETE_ASSIGNMENT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     submissions = await ex.submissions_of(assignment)
     await ex.metadata.delete_assignment(course_id, assignment_id, assignment.release_id)
@@ -57,4 +57,4 @@ async def delete_assignment(ex: Exchange, user: str, course_id: str, assignment_
     for submission in submissions:
         bodies += submission_files(submission) + feedback_files(submission)
     await ex.discard(bodies)
-    await ex.record(user, "delete assignment", course_id, assignment_id, release_id=assignment.release_id)
+    await ex.record(caller, "delete assignment", course_id, assignment_id, release_id=assignment.release_id)

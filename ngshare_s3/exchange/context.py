@@ -13,7 +13,7 @@ from ..stores.objects.base import ObjectStore
 from . import keys, timestamps
 from .errors import ExchangeError, NotFound
 from .files import UploadedFile
-from .permissions import Action, Standing, authorize
+from .permissions import Action, Caller, Standing, authorize
 
 PARALLEL_UPLOADS = 8
 
@@ -64,24 +64,19 @@ def feedback_files(submission: Submission) -> tuple[StoredFile, ...]:
 
 
 class Exchange:
-    def __init__(self, metadata: MetadataStore, objects: ObjectStore, admins: frozenset[str], debug: bool):
+    def __init__(self, metadata: MetadataStore, objects: ObjectStore, debug: bool):
         self.metadata = metadata
         self.objects = objects
-        self.admins = admins
         self.debug = debug
 
-    # who the caller is
-    def is_admin(self, user: str) -> bool:
-        return user in self.admins
-
     async def authorize(
-        self, action: Action, user: str, course_id: str | None = None, target: str | None = None
+        self, action: Action, caller: Caller, course_id: str | None = None, target: str | None = None
     ) -> Standing:
         role = None
-        if course_id is not None and not self.is_admin(user):
-            member = await self.metadata.get_member(course_id, user)
+        if course_id is not None and not caller.is_admin:
+            member = await self.metadata.get_member(course_id, caller.name)
             role = member.role if member else None
-        standing = Standing(user, self.is_admin(user), role)
+        standing = Standing(caller.name, caller.is_admin, role)
         authorize(action, standing, target, debug=self.debug)
         return standing
 
@@ -145,7 +140,7 @@ class Exchange:
 
     async def record(
         self,
-        user: str,
+        caller: Caller,
         action: str,
         course_id: str,
         assignment_id: str | None = None,
@@ -153,5 +148,5 @@ class Exchange:
         **detail: object,
     ) -> None:
         await self.metadata.record_event(
-            Event(timestamps.now(), user, action, course_id, assignment_id, student_id, dict(detail))
+            Event(timestamps.now(), caller.name, action, course_id, assignment_id, student_id, dict(detail))
         )

@@ -9,13 +9,13 @@ from ..stores.metadata.base import Member
 from .context import Exchange, feedback_files, release_files, submission_files
 from .errors import BadRequest, Conflict
 from .limits import check_id
-from .permissions import Action
+from .permissions import Action, Caller
 
 
-async def list_courses(ex: Exchange, user: str) -> list[str]:
-    if ex.is_admin(user):
+async def list_courses(ex: Exchange, caller: Caller) -> list[str]:
+    if caller.is_admin:
         return await ex.metadata.list_courses()
-    return await ex.metadata.courses_of(user)
+    return await ex.metadata.courses_of(caller.name)
 
 
 def parse_instructors(field: str | None) -> list[str]:
@@ -31,8 +31,8 @@ def parse_instructors(field: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def create_course(ex: Exchange, user: str, course_id: str, instructors: str | None) -> None:
-    await ex.authorize(Action.CREATE_COURSE, user)
+async def create_course(ex: Exchange, caller: Caller, course_id: str, instructors: str | None) -> None:
+    await ex.authorize(Action.CREATE_COURSE, caller)
     if await ex.metadata.course_exists(course_id):
         raise Conflict("Course already exists")
     names = parse_instructors(instructors)
@@ -45,13 +45,13 @@ async def create_course(ex: Exchange, user: str, course_id: str, instructors: st
         raise Conflict("Course already exists") from error
     for name in names:
         await ex.metadata.make_instructor(Member(course_id, name, "instructor"))
-    await ex.record(user, "create course", course_id, instructors=names)
+    await ex.record(caller, "create course", course_id, instructors=names)
 
 
-async def delete_course(ex: Exchange, user: str, course_id: str) -> None:
+async def delete_course(ex: Exchange, caller: Caller, course_id: str) -> None:
     """Children first and the course record last, so an interrupted delete leaves a smaller
     course that a retry finishes, never records of a course that no longer exists."""
-    await ex.authorize(Action.DELETE_COURSE, user)
+    await ex.authorize(Action.DELETE_COURSE, caller)
     await ex.require_course(course_id)
     assignments = await ex.metadata.list_assignments(course_id)
     bodies = [f for a in assignments for f in release_files(a)]
@@ -64,4 +64,4 @@ async def delete_course(ex: Exchange, user: str, course_id: str) -> None:
     await ex.metadata.delete_members(course_id)
     await ex.metadata.delete_course(course_id)
     await ex.discard(bodies)
-    await ex.record(user, "delete course", course_id)
+    await ex.record(caller, "delete course", course_id)

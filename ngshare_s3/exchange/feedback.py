@@ -9,7 +9,7 @@ from . import keys, timestamps
 from .context import Exchange, FileTree, feedback_files, stored_files
 from .errors import BadRequest, NotFound
 from .files import decode_files
-from .permissions import Action
+from .permissions import Action, Caller
 
 
 def require_timestamp(timestamp: str | None) -> str:
@@ -22,13 +22,13 @@ def require_timestamp(timestamp: str | None) -> str:
 
 
 async def upload_feedback(
-    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str,
+    ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str,
     timestamp: str | None, files: str | None,
 ) -> None:
     """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
     go; a failed upload leaves the previous feedback as it was."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.UPLOAD_FEEDBACK, user, course_id)
+    await ex.authorize(Action.UPLOAD_FEEDBACK, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     await ex.require_member(course_id, student_id)
     canonical = require_timestamp(timestamp)
@@ -45,14 +45,14 @@ async def upload_feedback(
         raise NotFound("Submission not found")
     if previous is not None:
         await ex.discard(feedback_files(replace(submission, feedback=previous)))
-    await ex.record(user, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)
+    await ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)
 
 
 async def get_feedback(
-    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
+    ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
 ) -> tuple[FileTree, str]:
     await ex.require_course(course_id)
-    await ex.authorize(Action.GET_FEEDBACK, user, course_id, target=student_id)
+    await ex.authorize(Action.GET_FEEDBACK, caller, course_id, target=student_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     await ex.require_member(course_id, student_id)
     canonical = require_timestamp(timestamp)

@@ -77,6 +77,14 @@ RULES: dict[Action, Rule] = {
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is asking: their Hub username, and whether they administer the whole exchange."""
+
+    name: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
 class Standing:
     """The caller as a permission check sees them: admin or not, and their role in the course."""
 

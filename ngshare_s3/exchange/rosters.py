@@ -8,7 +8,7 @@ from ..stores.metadata.base import Member
 from .context import Exchange
 from .errors import BadRequest, Conflict, NotFound
 from .limits import check_id
-from .permissions import Action
+from .permissions import Action, Caller
 
 STUDENT_FIELDS = ("username", "first_name", "last_name", "email")
 
@@ -32,12 +32,12 @@ def describe(member: Member) -> dict[str, str | None]:
 
 
 async def update_instructor(
-    ex: Exchange, user: str, course_id: str, instructor_id: str,
+    ex: Exchange, caller: Caller, course_id: str, instructor_id: str,
     first_name: str | None, last_name: str | None, email: str | None,
 ) -> None:
     """Admins add, convert or update any instructor; an instructor only updates themself."""
     await ex.require_course(course_id)
-    standing = await ex.authorize(Action.UPDATE_INSTRUCTOR, user, course_id)
+    standing = await ex.authorize(Action.UPDATE_INSTRUCTOR, caller, course_id)
     require_names(first_name, last_name, email)
     member = Member(course_id, instructor_id, "instructor", first_name, last_name, email)
     if standing.is_admin:
@@ -47,46 +47,46 @@ async def update_instructor(
         current = await ex.metadata.get_member(course_id, instructor_id)
         if current is None or current.role != "instructor":
             raise BadRequest("Permission denied (cannot modify instructors)")
-        if instructor_id != user:
+        if instructor_id != caller.name:
             raise BadRequest("Permission denied (cannot modify other instructors)")
         await ex.metadata.update_names(member)
-    await ex.record(user, "update instructor", course_id, student_id=instructor_id)
+    await ex.record(caller, "update instructor", course_id, student_id=instructor_id)
 
 
-async def get_instructor(ex: Exchange, user: str, course_id: str, instructor_id: str) -> dict:
+async def get_instructor(ex: Exchange, caller: Caller, course_id: str, instructor_id: str) -> dict:
     await ex.require_course(course_id)
-    await ex.authorize(Action.GET_INSTRUCTOR, user, course_id)
+    await ex.authorize(Action.GET_INSTRUCTOR, caller, course_id)
     member = await ex.metadata.get_member(course_id, instructor_id)
     if member is None or member.role != "instructor":
         raise NotFound("Instructor not found")
     return describe(member)
 
 
-async def delete_instructor(ex: Exchange, user: str, course_id: str, instructor_id: str) -> None:
-    await ex.authorize(Action.DELETE_INSTRUCTOR, user)
+async def delete_instructor(ex: Exchange, caller: Caller, course_id: str, instructor_id: str) -> None:
+    await ex.authorize(Action.DELETE_INSTRUCTOR, caller)
     await ex.require_course(course_id)
     if not await ex.metadata.delete_member(course_id, instructor_id, "instructor"):
         raise NotFound("Instructor not found")
-    await ex.record(user, "delete instructor", course_id, student_id=instructor_id)
+    await ex.record(caller, "delete instructor", course_id, student_id=instructor_id)
 
 
-async def list_instructors(ex: Exchange, user: str, course_id: str) -> list[dict]:
+async def list_instructors(ex: Exchange, caller: Caller, course_id: str) -> list[dict]:
     await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_INSTRUCTORS, user, course_id)
+    await ex.authorize(Action.LIST_INSTRUCTORS, caller, course_id)
     return [describe(m) for m in await ex.metadata.list_members(course_id, "instructor")]
 
 
 async def put_student(
-    ex: Exchange, user: str, course_id: str, student_id: str,
+    ex: Exchange, caller: Caller, course_id: str, student_id: str,
     first_name: str | None, last_name: str | None, email: str | None,
 ) -> None:
     await ex.require_course(course_id)
-    await ex.authorize(Action.PUT_STUDENT, user, course_id)
+    await ex.authorize(Action.PUT_STUDENT, caller, course_id)
     require_names(first_name, last_name, email)
     check_id("Username", student_id)
     if not await ex.metadata.put_student(Member(course_id, student_id, "student", first_name, last_name, email)):
         raise Conflict("Cannot add instructor as student")
-    await ex.record(user, "put student", course_id, student_id=student_id)
+    await ex.record(caller, "put student", course_id, student_id=student_id)
 
 
 def parse_students(field: str | None) -> list[dict]:
@@ -106,10 +106,10 @@ def parse_students(field: str | None) -> list[dict]:
     return students
 
 
-async def put_students(ex: Exchange, user: str, course_id: str, students_field: str | None) -> list[dict]:
+async def put_students(ex: Exchange, caller: Caller, course_id: str, students_field: str | None) -> list[dict]:
     """Bulk add or update; one status per input element, in input order."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.PUT_STUDENTS, user, course_id)
+    await ex.authorize(Action.PUT_STUDENTS, caller, course_id)
     students = parse_students(students_field)
     for student in students:
         check_id("Username", student["username"])
@@ -122,28 +122,28 @@ async def put_students(ex: Exchange, user: str, course_id: str, students_field: 
         else:
             status.append({"username": member.user_id, "success": False,
                            "message": "Cannot add instructor as student"})
-    await ex.record(user, "put students", course_id, count=len(students))
+    await ex.record(caller, "put students", course_id, count=len(students))
     return status
 
 
-async def get_student(ex: Exchange, user: str, course_id: str, student_id: str) -> dict:
+async def get_student(ex: Exchange, caller: Caller, course_id: str, student_id: str) -> dict:
     await ex.require_course(course_id)
-    await ex.authorize(Action.GET_STUDENT, user, course_id, target=student_id)
+    await ex.authorize(Action.GET_STUDENT, caller, course_id, target=student_id)
     member = await ex.metadata.get_member(course_id, student_id)
     if member is None or member.role != "student":
         raise NotFound("Student not found")
     return describe(member)
 
 
-async def delete_student(ex: Exchange, user: str, course_id: str, student_id: str) -> None:
+async def delete_student(ex: Exchange, caller: Caller, course_id: str, student_id: str) -> None:
     await ex.require_course(course_id)
-    await ex.authorize(Action.DELETE_STUDENT, user, course_id)
+    await ex.authorize(Action.DELETE_STUDENT, caller, course_id)
     if not await ex.metadata.delete_member(course_id, student_id, "student"):
         raise NotFound("Student not found")
-    await ex.record(user, "delete student", course_id, student_id=student_id)
+    await ex.record(caller, "delete student", course_id, student_id=student_id)
 
 
-async def list_students(ex: Exchange, user: str, course_id: str) -> list[dict]:
+async def list_students(ex: Exchange, caller: Caller, course_id: str) -> list[dict]:
     await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_STUDENTS, user, course_id)
+    await ex.authorize(Action.LIST_STUDENTS, caller, course_id)
     return [describe(m) for m in await ex.metadata.list_members(course_id, "student")]

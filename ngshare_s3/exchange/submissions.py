@@ -9,7 +9,7 @@ from .context import Exchange, FileTree, submission_files
 from .errors import ExchangeError, NotFound
 from .files import decode_files
 from .limits import check_id
-from .permissions import Action
+from .permissions import Action, Caller
 
 TIMESTAMP_ATTEMPTS = 10
 
@@ -18,40 +18,40 @@ def listing(submissions: list[Submission]) -> list[dict[str, str]]:
     return [{"student_id": s.student_id, "timestamp": s.timestamp} for s in submissions]
 
 
-async def list_submissions(ex: Exchange, user: str, course_id: str, assignment_id: str) -> list[dict]:
+async def list_submissions(ex: Exchange, caller: Caller, course_id: str, assignment_id: str) -> list[dict]:
     """Every submission to the assignment, also by students since removed."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_SUBMISSIONS, user, course_id)
+    await ex.authorize(Action.LIST_SUBMISSIONS, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     return listing(await ex.submissions_of(assignment))
 
 
 async def list_student_submissions(
-    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str
+    ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str
 ) -> list[dict]:
     await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_STUDENT_SUBMISSIONS, user, course_id, target=student_id)
+    await ex.authorize(Action.LIST_STUDENT_SUBMISSIONS, caller, course_id, target=student_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     await ex.require_member(course_id, student_id)
     return listing(await ex.submissions_of(assignment, student_id))
 
 
-async def submit(ex: Exchange, user: str, course_id: str, assignment_id: str, files: str | None) -> str:
+async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> str:
     """A new submission, never replacing one; its timestamp is later than the student's last."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.SUBMIT, user, course_id)
+    await ex.authorize(Action.SUBMIT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     uploads = decode_files(files)
-    check_id("Username", user)
+    check_id("Username", caller.name)
     submission_id = keys.new_id()
-    prefix = keys.submission_prefix(course_id, assignment_id, user, submission_id)
+    prefix = keys.submission_prefix(course_id, assignment_id, caller.name, submission_id)
     records = await ex.write_files(prefix, uploads)
-    earlier = await ex.submissions_of(assignment, user)
+    earlier = await ex.submissions_of(assignment, caller.name)
     timestamp = timestamps.now()
     if earlier and earlier[-1].timestamp >= timestamp:
         timestamp = timestamps.later(earlier[-1].timestamp)
     for _ in range(TIMESTAMP_ATTEMPTS):
-        submission = Submission(course_id, assignment_id, user, timestamp, submission_id,
+        submission = Submission(course_id, assignment_id, caller.name, timestamp, submission_id,
                                 assignment.release_id, records)
         try:
             await ex.metadata.create_submission(submission)
@@ -61,17 +61,17 @@ async def submit(ex: Exchange, user: str, course_id: str, assignment_id: str, fi
     else:
         await ex.discard(submission_files(submission))
         raise ExchangeError("Internal server error")
-    await ex.record(user, "submit", course_id, assignment_id, user, timestamp=timestamp)
+    await ex.record(caller, "submit", course_id, assignment_id, caller.name, timestamp=timestamp)
     return timestamp
 
 
 async def get_submission(
-    ex: Exchange, user: str, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
+    ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
 ) -> tuple[FileTree, str]:
     """The latest submission, or the one with that timestamp (parsed like feedback's; an
     unreadable timestamp simply matches nothing)."""
     await ex.require_course(course_id)
-    await ex.authorize(Action.GET_SUBMISSION, user, course_id)
+    await ex.authorize(Action.GET_SUBMISSION, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     await ex.require_member(course_id, student_id)
     wanted = timestamps.parse_timestamp(timestamp) if timestamp else None

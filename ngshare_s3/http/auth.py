@@ -15,6 +15,7 @@ from jupyterhub.services.auth import HubAuth, HubOAuth
 from tornado.web import HTTPError
 
 from ..exchange.errors import Forbidden, Unavailable
+from ..exchange.permissions import Caller
 from ..settings import Settings
 from .keys import HUB_AUTH, SETTINGS
 from .login import browser_token, login_redirect
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 AUTHORIZATION = re.compile(r"\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
 HUB_UNREACHABLE = "JupyterHub could not be reached to check the token; try again shortly"
 
-Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
 
 
 def make_hub_auth(settings: Settings) -> HubAuth:
@@ -49,8 +50,10 @@ def request_token(request: web.Request) -> str | None:
     return browser_token(request)
 
 
-async def identify(request: web.Request) -> str | None:
-    """The caller's username, or None when there is no valid token. 503 if the Hub is down."""
+async def identify(request: web.Request) -> Caller | None:
+    """Who is calling, or None when there is no valid token. 503 if the Hub is down.
+
+    Exchange admins are the --admins users, and with --hub-admins also JupyterHub's admins."""
     token = request_token(request)
     if not token:
         return None
@@ -67,7 +70,10 @@ async def identify(request: web.Request) -> str | None:
     settings = request.app[SETTINGS]
     if settings.require_access_scope and not hub_auth.check_scopes(hub_auth.access_scopes, model):
         raise Forbidden(f"Permission denied (the token lacks access:services!service={settings.service_name})")
-    return model.get("name")
+    name = model.get("name")
+    if not name:
+        return None
+    return Caller(name, name in settings.admins or (settings.hub_admins and model.get("admin") is True))
 
 
 def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -75,11 +81,11 @@ def authenticated(handler: Handler) -> Callable[[web.Request], Awaitable[web.Str
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        user = await identify(request)
-        if user is None:
+        caller = await identify(request)
+        if caller is None:
             if request.method == "GET" and isinstance(request.app[HUB_AUTH], HubOAuth):
                 return login_redirect(request)
             raise Forbidden("Authentication required")
-        return await handler(request, user)
+        return await handler(request, caller)
 
     return wrapper

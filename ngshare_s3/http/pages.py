@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..exchange import courses
+from ..exchange.permissions import Caller
 from ..stores.errors import StoreUnavailable
 from .auth import authenticated
 from .keys import EXCHANGE, SETTINGS
@@ -28,13 +29,12 @@ its API lives under <code>{prefix}</code>.</p>
 
 
 @authenticated
-async def home(request: web.Request, user: str) -> web.Response:
-    exchange = request.app[EXCHANGE]
-    names = await courses.list_courses(exchange, user)
+async def home(request: web.Request, caller: Caller) -> web.Response:
+    names = await courses.list_courses(request.app[EXCHANGE], caller)
     listing = "".join(f"<li>{html.escape(name)}</li>" for name in names)
     page = HOME_PAGE.format(
-        user=html.escape(user),
-        admin=" (exchange administrator)" if exchange.is_admin(user) else "",
+        user=html.escape(caller.name),
+        admin=" (exchange administrator)" if caller.is_admin else "",
         courses=f"<ul>{listing}</ul>" if names else "<p>You are not in any course yet.</p>",
         prefix=html.escape(request.app[SETTINGS].prefix),
         version=__version__,

@@ -132,6 +132,15 @@ async def test_a_token_without_any_scope_is_accepted(api, classroom):
     )
 
 
+@pytest.mark.parametrize("hub_admins", [False, True])
+async def test_jupyterhub_admins_administer_the_exchange_only_when_asked(make_api, hub_admins):
+    api = await make_api(hub_admins=hub_admins)
+    api.hub.admins_of_hub.add(OTHER_INSTRUCTOR)
+    expected = (200, {"success": True}) if hub_admins else (403, failure("Permission denied"))
+    assert await api.post(OTHER_INSTRUCTOR, "course/hub-admins-course") == expected
+    assert await api.post(STUDENT, "course/not-an-admin") == (403, failure("Permission denied"))
+
+
 async def test_an_administrator_can_require_the_access_scope(make_api):
     api = await make_api(require_access_scope=True)
     for user in KNOWN_USERS:
