@@ -1,6 +1,7 @@
 """Who is calling: the JupyterHub user behind the request's token, asked of the Hub through
-JupyterHub's own HubAuth (awaited, with its cache). Any valid Hub token is accepted: the nbgrader
-plugin sends the single-user server's token, which carries no scope for this service."""
+JupyterHub's own HubAuth (awaited, with its cache). Any valid Hub token is accepted unless the
+administrator requires the access scope: the nbgrader plugin sends the single-user server's
+token, which by default carries no scope for this service."""
 
 from __future__ import annotations
 
@@ -57,22 +58,17 @@ async def identify(request: web.Request) -> Caller | None:
     token = request_token(request)
     if not token:
         return None
-    hub_auth = request.app[HUB_AUTH]
+    hub_auth, settings = request.app[HUB_AUTH], request.app[SETTINGS]
     try:
-        model = await asyncio.wait_for(
-            hub_auth.user_for_token(token, sync=False), request.app[SETTINGS].hub_timeout
-        )
+        model = await asyncio.wait_for(hub_auth.user_for_token(token, sync=False), settings.hub_timeout)
     except (asyncio.TimeoutError, HTTPError) as error:
         log.warning("Token check with JupyterHub failed: %s", error)
         raise Unavailable(HUB_UNREACHABLE) from error
-    if not model:
+    if not model or not model.get("name"):
         return None
-    settings = request.app[SETTINGS]
     if settings.require_access_scope and not hub_auth.check_scopes(hub_auth.access_scopes, model):
         raise Forbidden(f"Permission denied (the token lacks access:services!service={settings.service_name})")
-    name = model.get("name")
-    if not name:
-        return None
+    name = model["name"]
     return Caller(name, name in settings.admins or (settings.hub_admins and model.get("admin") is True))
 
 

@@ -23,6 +23,10 @@ STATE_MAX_AGE = 600
 TOKEN_COOKIE_MAX_AGE_DAYS = 14
 
 
+def redirect(url: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": url})
+
+
 def _is_https(request: web.Request) -> bool:
     forwarded = request.headers.get("X-Forwarded-Proto", "")
     return request.secure or forwarded.split(",")[0].strip().lower() == "https"
@@ -58,7 +62,7 @@ def login_redirect(request: web.Request) -> web.Response:
     state = secrets.token_urlsafe(16)
     cookie = json.dumps({"state": state, "next": request.path_qs, "verifier": verifier})
     url = url_concat(hub_auth.login_url, {"state": state, "code_challenge": challenge, "code_challenge_method": method})
-    response = web.HTTPFound(url)
+    response = redirect(url)
     response.set_cookie(
         hub_auth.state_cookie_name, _sign(request, hub_auth.state_cookie_name, cookie),
         path=request.app[SETTINGS].prefix, httponly=True, max_age=STATE_MAX_AGE,
@@ -92,7 +96,7 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
     next_url = state.get("next") or ""
     if not next_url.startswith(settings.prefix):
         next_url = settings.post_login_url
-    response = web.HTTPFound(next_url)
+    response = redirect(next_url)
     response.del_cookie(hub_auth.state_cookie_name, path=settings.prefix)
     response.set_cookie(
         hub_auth.cookie_name, _sign(request, hub_auth.cookie_name, token),
