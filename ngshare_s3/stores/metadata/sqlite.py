@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -168,6 +169,14 @@ UNAVAILABLE_CODES = {
 }
 
 
+def _is_busy(error: sqlite3.Error) -> bool:
+    """Another connection holds the lock we need."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:  # Python < 3.11 carries no result code
+        return "locked" in str(error) or "busy" in str(error)
+    return code & 0xFF in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
 def is_unavailable(error: sqlite3.Error) -> bool:
     """Tell "the database cannot be used" apart from a broken query."""
     code = getattr(error, "sqlite_errorcode", None)
@@ -243,6 +252,29 @@ def _document(record: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(record)))
 
 
+async def _connect_and_prepare(path: str) -> aiosqlite.Connection:
+    """A connection in WAL mode with the schema in place (created in one write transaction)."""
+    # isolation_level=None: autocommit, each statement is its own transaction unless we open
+    # one with BEGIN IMMEDIATE.
+    connection = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        async with connection.execute("PRAGMA journal_mode = WAL") as cursor:
+            (mode,) = await cursor.fetchone()
+        if mode.lower() != "wal":
+            raise StoreConfigError(f"cannot use the database {path}: WAL journal unavailable")
+        await connection.execute("PRAGMA synchronous = FULL")
+        await connection.execute("BEGIN IMMEDIATE")
+        await _refuse_foreign_tables(connection, path)
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                await connection.execute(statement)
+        await connection.execute("COMMIT")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
 async def _refuse_foreign_tables(connection: aiosqlite.Connection, path: str) -> None:
     """A file with other tables is someone else's, typically ngshare 0.6's own database at
     the same default path: writing into it would fail on every query, so refuse to start."""
@@ -279,33 +311,19 @@ class SqliteMetadataStore(MetadataStore):
             ) from None
         if os.path.isdir(path):
             raise StoreConfigError(f"the database path {path} is a folder, not a file")
-        connection = None
-        try:
-            # isolation_level=None: autocommit, each statement is its own transaction
-            # unless we open one with BEGIN IMMEDIATE.
-            connection = await aiosqlite.connect(
-                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
-            )
-            async with connection.execute("PRAGMA journal_mode = WAL") as cursor:
-                (mode,) = await cursor.fetchone()
-            if mode.lower() != "wal":
-                raise StoreConfigError(f"cannot use the database {path}: WAL journal unavailable")
-            await connection.execute("PRAGMA synchronous = FULL")
-            await connection.execute("BEGIN IMMEDIATE")
-            await _refuse_foreign_tables(connection, path)
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    await connection.execute(statement)
-            await connection.execute("COMMIT")
-        except (sqlite3.Error, OSError) as e:
-            if connection is not None:
-                await connection.close()
-            raise StoreConfigError(f"cannot use the database {path}: {e}") from None
-        except BaseException:
-            if connection is not None:
-                await connection.close()
-            raise
-        return cls(path, connection)
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                return cls(path, await _connect_and_prepare(path))
+            except sqlite3.OperationalError as e:
+                # Switching a new file to WAL can fail at once, without the busy handler,
+                # while another process starting at the same moment does the same.
+                if _is_busy(e) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                    continue
+                raise StoreConfigError(f"cannot use the database {path}: {e}") from None
+            except (sqlite3.Error, OSError) as e:
+                raise StoreConfigError(f"cannot use the database {path}: {e}") from None
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
