@@ -40,11 +40,6 @@ class Settings:
     hub_admins: bool = False
     cookie_secret: bytes = field(default=b"", repr=False)
 
-    @property
-    def login_enabled(self) -> bool:
-        """Browser login needs the OAuth client id JupyterHub gives its services."""
-        return bool(self.hub_client_id)
-
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from ..exchange.files import IN_MEMORY_BODY, DecodedFiles, decode_files_from
+from ..exchange.files import IN_MEMORY_BODY, decode_files_from
 from ..stores.objects.base import CHUNK_SIZE
 
 FORM = "application/x-www-form-urlencoded"
