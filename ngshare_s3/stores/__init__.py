@@ -7,6 +7,8 @@ from .metadata.base import MetadataStore
 from .objects.base import ObjectStore
 
 SQLITE_SCHEME = "sqlite:///"
+S3_SCHEME = "s3://"
+MONGODB_SCHEMES = ("mongodb://", "mongodb+srv://")
 
 
 async def open_metadata_store(url: str) -> MetadataStore:
@@ -14,12 +16,24 @@ async def open_metadata_store(url: str) -> MetadataStore:
         from .metadata.sqlite import SqliteMetadataStore
 
         return await SqliteMetadataStore.open(url[len(SQLITE_SCHEME) :])
-    raise StoreConfigError(f"--database must be sqlite:////absolute/path.db, got {url!r}")
+    if url.startswith(MONGODB_SCHEMES):
+        from .metadata.mongo import MongoMetadataStore
+
+        return await MongoMetadataStore.open(url)
+    raise StoreConfigError(
+        f"--database must be mongodb://host/database or sqlite:////absolute/path.db, got {url!r}"
+    )
 
 
 async def open_object_store(location: str) -> ObjectStore:
+    if location.startswith(S3_SCHEME):
+        from .objects.s3 import S3ObjectStore
+
+        return await S3ObjectStore.open(location)
     if "://" in location:
-        raise StoreConfigError(f"--storage must be a local directory, got {location!r}")
+        raise StoreConfigError(
+            f"--storage must be s3://bucket/optional/prefix or a local directory, got {location!r}"
+        )
     from .objects.filesystem import FilesystemObjectStore
 
     return await FilesystemObjectStore.open(location)

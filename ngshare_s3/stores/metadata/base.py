@@ -7,8 +7,9 @@ Lists come back in creation order.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Role = Literal["instructor", "student"]
@@ -72,6 +73,11 @@ class Event:
     assignment_id: str | None = None
     student_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def as_document(record: Any) -> dict[str, Any]:
+    """A record as the plain dict a MongoDB document would hold (lists, not tuples)."""
+    return json.loads(json.dumps(asdict(record)))
 
 
 class MetadataStore(ABC):

@@ -21,7 +21,17 @@ from typing import Any
 import aiosqlite
 
 from ..errors import DuplicateKey, StoreConfigError, StoreUnavailable
-from .base import Assignment, Event, Feedback, FileRecord, Member, MetadataStore, Role, Submission
+from .base import (
+    Assignment,
+    Event,
+    Feedback,
+    FileRecord,
+    Member,
+    MetadataStore,
+    Role,
+    Submission,
+    as_document,
+)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -245,11 +255,6 @@ def _submission_from_row(row: Row) -> Submission:
 def _event_from_row(row: Row) -> Event:
     *head, detail = row
     return Event(*head, detail=json.loads(detail))
-
-
-def _document(record: Any) -> dict[str, Any]:
-    """A record as the plain dict a MongoDB document would hold (lists, not tuples)."""
-    return json.loads(json.dumps(asdict(record)))
 
 
 async def _connect_and_prepare(path: str) -> aiosqlite.Connection:
@@ -533,10 +538,10 @@ class SqliteMetadataStore(MetadataStore):
         submissions = await self._rows(f"SELECT {SUBMISSION_COLUMNS} FROM submissions ORDER BY seq")
         return {
             "courses": [{"course_id": course_id} for (course_id,) in courses],
-            "members": [_document(_member_from_row(row)) for row in members],
-            "assignments": [_document(_assignment_from_row(row)) for row in assignments],
-            "submissions": [_document(_submission_from_row(row)) for row in submissions],
-            "events": [_document(event) for event in await self.list_events()],
+            "members": [as_document(_member_from_row(row)) for row in members],
+            "assignments": [as_document(_assignment_from_row(row)) for row in assignments],
+            "submissions": [as_document(_submission_from_row(row)) for row in submissions],
+            "events": [as_document(event) for event in await self.list_events()],
         }
 
     async def clear(self) -> None:
