@@ -5,9 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install test demo clean
+.PHONY: install servers test demo clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed servers
+
+# MinIO and FerretDB for the tests, built with Go once per pinned version (see tests/servers.py).
+servers: $(VENV)/.installed
+	$(PY) tests/servers.py build
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
