@@ -7,49 +7,17 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 from urllib.parse import quote
 
 import aiohttp
 
-from .support import ADMIN, INSTRUCTOR, PREFIX, SERVICE_TOKEN
+from .processes import base_url, free_port, start_server, stop, wait_until_healthy
+from .support import ADMIN, INSTRUCTOR
 
 COURSE, ASSIGNMENT = "course101", "ps1"
 STUDENTS = [f"student{n:02d}" for n in range(48)]
 ANSWERS_BEFORE_THE_KILL = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(backend: tuple[str, str], hub_url: str, port: int, log) -> subprocess.Popen:
-    database, storage = backend
-    environment = {**os.environ, "JUPYTERHUB_API_TOKEN": SERVICE_TOKEN, "JUPYTERHUB_API_URL": f"{hub_url}/hub/api"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "ngshare_s3", "--admins", ADMIN, "--database", database, "--storage", storage,
-         "--prefix", PREFIX, "--host", "127.0.0.1", "--port", str(port)],
-        env=environment, stdout=log, stderr=subprocess.STDOUT,
-    )
-
-
-async def wait_until_healthy(http: aiohttp.ClientSession, base: str, server: subprocess.Popen) -> None:
-    for _ in range(200):
-        assert server.poll() is None, "the server exited during start-up"
-        try:
-            async with http.get(f"{base}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("the server did not become healthy")
 
 
 def submission_of(student: str) -> list[dict]:
@@ -67,7 +35,7 @@ def decoded(files: list[dict]) -> list[tuple[str, bytes]]:
 
 async def test_a_killed_server_loses_no_answered_submission_and_shows_nothing_half_written(backend, fake_hub, tmp_path):
     port = free_port()
-    base = f"http://127.0.0.1:{port}{PREFIX.rstrip('/')}"
+    base = base_url(port)
     headers = {name: {"Authorization": f"token {fake_hub.token_for(name)}"} for name in [ADMIN, INSTRUCTOR, *STUDENTS]}
     log = open(tmp_path / "server.log", "wb")
     server = start_server(backend, fake_hub.url, port, log)
@@ -121,6 +89,5 @@ async def test_a_killed_server_loses_no_answered_submission_and_shows_nothing_ha
                     assert entry["checksum"] == hashlib.md5(base64.b64decode(entry["content"])).hexdigest()
             print(f"\n{len(answered)} answered before the kill, {len(by_student)} committed in all")
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            stop(server)
             log.close()

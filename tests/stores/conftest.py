@@ -38,11 +38,23 @@ async def filesystem_objects(request: pytest.FixtureRequest) -> AsyncIterator[Ob
         await store.close()
 
 
+@asynccontextmanager
+async def mongo_metadata(request: pytest.FixtureRequest) -> AsyncIterator[MetadataStore]:
+    from ngshare_s3.stores.metadata.mongo import MongoMetadataStore
+
+    store = await MongoMetadataStore.open(request.getfixturevalue("mongodb_url"))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 MetadataFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[MetadataStore]]
 ObjectFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ObjectStore]]
 
 METADATA_BACKENDS: dict[str, MetadataFactory] = {
     "sqlite": sqlite_metadata,
+    "mongodb": mongo_metadata,
 }
 
 OBJECT_BACKENDS: dict[str, ObjectFactory] = {
