@@ -1,4 +1,5 @@
-"""`ngshare-s3` / `python -m ngshare_s3`: start the service, or stop with one clear line."""
+"""`ngshare-s3` / `python -m ngshare_s3`: start the service, or stop with one clear line.
+`ngshare-s3 fsck ...` checks and repairs the stores instead (see fsck_command)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from . import fsck_command
 from .app import make_app
 from .settings import Settings, SettingsError, parse_settings
 from .stores.errors import StoreConfigError, StoreUnavailable
@@ -36,6 +38,10 @@ async def serve(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fsck"]:
+        fsck_command.main(argv[1:])
+        return
     logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
     try:
         settings = parse_settings(argv)
