@@ -17,10 +17,23 @@ def _embedded(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]
     return f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
 
 
+def _mongodb_and_s3(s3_fixture: str) -> Callable[[pytest.FixtureRequest, Path], tuple[str, str]]:
+    """A fresh MongoDB database and a fresh prefix of a real S3 server's bucket; the AWS
+    environment points at that server for the test (and for server processes it starts)."""
+
+    def pair(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+        server = request.getfixturevalue(s3_fixture)
+        request.getfixturevalue("s3_environment")(server)
+        return request.getfixturevalue("mongodb_url"), server.new_location()
+
+    return pair
+
+
 # Each entry gives the (database, storage) pair the service opens for one test: fresh and
 # private to that test. An entry may ask `request.getfixturevalue(...)` for a running server.
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[str, str]]] = {
     "embedded": _embedded,
+    "mongodb+minio": _mongodb_and_s3("minio_server"),
 }
 
 
