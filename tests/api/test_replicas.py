@@ -9,10 +9,12 @@ import hashlib
 import itertools
 import json
 from collections import Counter
+from datetime import timedelta
 from urllib.parse import quote
 
 import aiohttp
 
+from ngshare_s3.exchange import fsck
 from ngshare_s3.exchange.keys import assignment_prefix
 from ngshare_s3.stores import open_metadata_store, open_object_store
 
@@ -168,6 +170,9 @@ async def assert_nothing_stray_in_the_stores(backend: tuple[str, str]) -> None:
         (release,) = dump["assignments"]
         released = [info.key async for info in objects.list(f"{assignment_prefix(COURSE, 'ps1')}/release/")]
         assert {key.split("/")[5] for key in released} == {release["release_id"]}, "the losing release left objects"
+        report = await fsck.check(metadata, objects, grace_period=timedelta(0))
+        assert (report.unreferenced, report.unreachable, report.missing) == ([], [], [])
+        assert report.objects == len(release["files"]) + 2 * len(STUDENTS)
     finally:
         await metadata.close()
         await objects.close()
