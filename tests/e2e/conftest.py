@@ -50,7 +50,7 @@ class ServiceStorage:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-def sqlite_and_local_files(folder: Path) -> ServiceStorage:
+def sqlite_and_local_files(request: pytest.FixtureRequest, folder: Path) -> ServiceStorage:
     """The embedded backends: an SQLite database and a plain directory of file bodies."""
     return ServiceStorage(
         arguments=[
@@ -60,8 +60,19 @@ def sqlite_and_local_files(folder: Path) -> ServiceStorage:
     )
 
 
+def mongodb_and_minio(request: pytest.FixtureRequest, folder: Path) -> ServiceStorage:
+    """The production backends on real servers: FerretDB (or MONGODB_URL) and MinIO (or
+    AWS_ENDPOINT_URL), reached through the standard AWS environment."""
+    mongodb, minio = request.getfixturevalue('mongodb'), request.getfixturevalue('minio_server')
+    return ServiceStorage(
+        arguments=['--database', mongodb.new_database_url(), '--storage', minio.new_location()],
+        environment=minio.environment(),
+    )
+
+
 STORAGE_BACKENDS = [
     pytest.param(sqlite_and_local_files, id='sqlite+files'),
+    pytest.param(mongodb_and_minio, id='mongodb+minio'),
 ]
 
 
@@ -273,8 +284,8 @@ def wait_until_serving(hub: JupyterHub) -> None:
 @pytest.fixture(scope='module', params=STORAGE_BACKENDS)
 def service_storage(request, tmp_path_factory) -> ServiceStorage:
     """The service's --database/--storage settings; one run of the suite per backend."""
-    make_storage: Callable[[Path], ServiceStorage] = request.param
-    return make_storage(tmp_path_factory.mktemp('service-data'))
+    make_storage: Callable[[pytest.FixtureRequest, Path], ServiceStorage] = request.param
+    return make_storage(request, tmp_path_factory.mktemp('service-data'))
 
 
 @pytest.fixture(scope='module')
