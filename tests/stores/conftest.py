@@ -49,6 +49,24 @@ async def mongo_metadata(request: pytest.FixtureRequest) -> AsyncIterator[Metada
         await store.close()
 
 
+def s3_objects(server_fixture: str) -> Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ObjectStore]]:
+    """A fresh prefix of a real S3 server's bucket, reached through the AWS environment."""
+
+    @asynccontextmanager
+    async def factory(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
+        from ngshare_s3.stores.objects.s3 import S3ObjectStore
+
+        server = request.getfixturevalue(server_fixture)
+        request.getfixturevalue("s3_environment")(server)
+        store = await S3ObjectStore.open(server.new_location())
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    return factory
+
+
 MetadataFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[MetadataStore]]
 ObjectFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[ObjectStore]]
 
@@ -59,6 +77,8 @@ METADATA_BACKENDS: dict[str, MetadataFactory] = {
 
 OBJECT_BACKENDS: dict[str, ObjectFactory] = {
     "filesystem": filesystem_objects,
+    "minio": s3_objects("minio_server"),
+    "moto": s3_objects("moto_server"),
 }
 
 
