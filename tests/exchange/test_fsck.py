@@ -27,15 +27,18 @@ def files_field(files: dict[str, bytes]) -> str:
     return json.dumps([{"path": p, "content": base64.b64encode(b).decode()} for p, b in files.items()])
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
+@pytest.fixture(params=["embedded", "mongodb+minio"])
 async def ex(request, tmp_path):
     """fsck sees the stores only through their interfaces: it must work on every backend."""
-    if request.param == "mongodb":
-        database = request.getfixturevalue("mongodb_url")  # skips, with the reason, without a server
+    if request.param == "mongodb+minio":  # skips, with the reason, without the servers
+        database = request.getfixturevalue("mongodb_url")
+        minio = request.getfixturevalue("minio_server")
+        request.getfixturevalue("s3_environment")(minio)
+        storage = minio.new_location()
     else:
-        database = f"sqlite:///{tmp_path}/ngshare.db"
+        database, storage = f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
     metadata = await open_metadata_store(database)
-    objects = await open_object_store(str(tmp_path / "files"))
+    objects = await open_object_store(storage)
     yield Exchange(metadata, objects, debug=False)
     await objects.close()
     await metadata.close()
