@@ -31,11 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find objects no record references, records nothing live reaches, and records "
         "whose objects are missing. Changes nothing unless --repair is given.",
     )
-    server = settings.build_parser()
-    for flag in ("--database", "--storage"):
-        # The server's own definition: the same flag, environment variable, default and help.
-        action = server._option_string_actions[flag]
-        parser.add_argument(flag, default=action.default, help=action.help)
+    settings.add_store_arguments(parser)
     parser.add_argument(
         "--repair",
         action="store_true",

@@ -45,6 +45,21 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """--database and --storage, shared by the service and `ngshare-s3 fsck`."""
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("NGSHARE_S3_DATABASE", DEFAULT_DATABASE),
+        help="metadata store: mongodb://host/database or sqlite:////absolute/path.db "
+        "[$NGSHARE_S3_DATABASE]",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("NGSHARE_S3_STORAGE", DEFAULT_STORAGE),
+        help="object store: s3://bucket/optional/prefix or a local directory [$NGSHARE_S3_STORAGE]",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(
@@ -56,16 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("NGSHARE_S3_ADMINS", ""),
         help="comma-separated usernames that may manage every course [$NGSHARE_S3_ADMINS]",
     )
-    parser.add_argument(
-        "--database",
-        default=env("NGSHARE_S3_DATABASE", DEFAULT_DATABASE),
-        help="metadata store: sqlite:////absolute/path.db [$NGSHARE_S3_DATABASE]",
-    )
-    parser.add_argument(
-        "--storage",
-        default=env("NGSHARE_S3_STORAGE", DEFAULT_STORAGE),
-        help="object store: a local directory [$NGSHARE_S3_STORAGE]",
-    )
+    add_store_arguments(parser)
     parser.add_argument(
         "--prefix",
         default=env("NGSHARE_S3_PREFIX") or env("JUPYTERHUB_SERVICE_PREFIX") or "/api/",
