@@ -15,6 +15,7 @@ the unique index on (submission, version) lets exactly one upload take each next
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -92,6 +93,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def _reason(error: ConnectionFailure) -> str:
+    """The driver's first words on why, without its timeout settings and topology dump."""
+    reason = str(error).split(", Timeout: ")[0]
+    return re.sub(r" \(configured timeouts: [^)]*\)", "", reason)
+
+
 def translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Turn driver errors into the store errors every backend raises."""
 
@@ -103,7 +110,7 @@ def translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         except DuplicateKeyError as e:
             raise DuplicateKey(str(e)) from None
         except ConnectionFailure as e:
-            raise StoreUnavailable(f"database {store.location} unreachable: {e}") from None
+            raise StoreUnavailable(f"database {store.location} unreachable: {_reason(e)}") from None
 
     return wrapper
 
@@ -216,7 +223,7 @@ class MongoMetadataStore(MetadataStore):
             await store._create_indexes()
         except ConnectionFailure as e:
             await client.close()
-            raise StoreUnavailable(f"database {location} unreachable: {e}") from None
+            raise StoreUnavailable(f"database {location} unreachable: {_reason(e)}") from None
         except PyMongoError as e:
             await client.close()
             raise StoreConfigError(f"cannot use the database {location}: {e}") from None
