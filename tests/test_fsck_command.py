@@ -177,8 +177,8 @@ def test_a_dry_run_lists_every_leftover_and_changes_nothing(damaged):
     )
     assert lines[lines.index("Unreferenced objects younger than 1h, left alone: 1") + 1] == f"  {YOUNG_ORPHAN}"
     assert lines[lines.index("Unreachable records: 1") + 1] == (
-        f"  submission course=course1 assignment=ps1 student=alice timestamp='2020-01-01 00:00:00.000000' "
-        f"release=earlier-release: its release is not the assignment's current one"
+        "  submission course=course1 assignment=ps1 student=alice timestamp='2020-01-01 00:00:00.000000' "
+        "release=earlier-release: its release is not the assignment's current one"
     )
     assert lines[lines.index("Temporary files older than 1h: 1") + 1] == (
         f"  {site.storage / '.tmp' / 'tmpcrashed'}"

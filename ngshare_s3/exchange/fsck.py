@@ -12,18 +12,17 @@ Everything goes through the two store interfaces, so it works on every backend u
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from ..stores.metadata.base import (
     Assignment,
-    Feedback,
-    FileRecord,
     Member,
     MetadataStore,
     Submission,
+    assignment_from_document,
+    member_from_document,
+    submission_from_document,
 )
 from ..stores.objects.base import ObjectInfo, ObjectStore
 from .context import StoredFile, feedback_files, release_files, submission_files
@@ -73,32 +72,6 @@ class FsckReport:
         """Nothing left to worry about: young objects may still become referenced."""
         removable = self.unreferenced or self.unreachable
         return not self.missing and (self.repaired or not removable)
-
-
-def _files(documents: Iterable[dict[str, Any]]) -> tuple[FileRecord, ...]:
-    return tuple(FileRecord(d["path"], d["md5"], d["size"]) for d in documents)
-
-
-def _member(doc: dict[str, Any]) -> Member:
-    return Member(
-        doc["course_id"], doc["user_id"], doc["role"],
-        doc.get("first_name"), doc.get("last_name"), doc.get("email"),
-    )
-
-
-def _assignment(doc: dict[str, Any]) -> Assignment:
-    return Assignment(
-        doc["course_id"], doc["assignment_id"], doc["release_id"], doc["released_at"], _files(doc["files"])
-    )
-
-
-def _submission(doc: dict[str, Any]) -> Submission:
-    feedback = doc.get("feedback")
-    return Submission(
-        doc["course_id"], doc["assignment_id"], doc["student_id"], doc["timestamp"],
-        doc["submission_id"], doc["release_id"], _files(doc["files"]),
-        Feedback(feedback["feedback_id"], feedback["timestamp"], _files(feedback["files"])) if feedback else None,
-    )
 
 
 class _Parents:
@@ -172,9 +145,9 @@ async def check(
     listed = [info async for info in objects.list("")]
     dump = await metadata.dump()
     records: list[Record] = [
-        *(_member(d) for d in dump.get("members", [])),
-        *(_assignment(d) for d in dump.get("assignments", [])),
-        *(_submission(d) for d in dump.get("submissions", [])),
+        *(member_from_document(d) for d in dump.get("members", [])),
+        *(assignment_from_document(d) for d in dump.get("assignments", [])),
+        *(submission_from_document(d) for d in dump.get("submissions", [])),
     ]
     report = FsckReport(records=sum(len(rows) for rows in dump.values()), objects=len(listed))
 

@@ -80,6 +80,39 @@ def as_document(record: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(record)))
 
 
+# The way back, for documents of dump()'s shape.
+
+
+def files_from_documents(documents: list[dict[str, Any]]) -> tuple[FileRecord, ...]:
+    return tuple(FileRecord(d["path"], d["md5"], d["size"]) for d in documents)
+
+
+def feedback_from_document(d: dict[str, Any] | None) -> Feedback | None:
+    return None if d is None else Feedback(d["feedback_id"], d["timestamp"], files_from_documents(d["files"]))
+
+
+def member_from_document(d: dict[str, Any]) -> Member:
+    return Member(d["course_id"], d["user_id"], d["role"], d["first_name"], d["last_name"], d["email"])
+
+
+def assignment_from_document(d: dict[str, Any]) -> Assignment:
+    files = files_from_documents(d["files"])
+    return Assignment(d["course_id"], d["assignment_id"], d["release_id"], d["released_at"], files)
+
+
+def submission_from_document(d: dict[str, Any]) -> Submission:
+    return Submission(
+        d["course_id"],
+        d["assignment_id"],
+        d["student_id"],
+        d["timestamp"],
+        d["submission_id"],
+        d["release_id"],
+        files_from_documents(d["files"]),
+        feedback_from_document(d["feedback"]),
+    )
+
+
 class MetadataStore(ABC):
     """Where rosters and file listings live. Knows nothing of permissions or HTTP."""
 

@@ -35,6 +35,9 @@ from .base import (
     Role,
     Submission,
     as_document,
+    assignment_from_document,
+    files_from_documents,
+    member_from_document,
 )
 
 DEFAULT_DATABASE = "ngshare_s3"
@@ -144,25 +147,11 @@ def _files(records: tuple[FileRecord, ...]) -> list[dict[str, Any]]:
     return [asdict(f) for f in records]
 
 
-def _files_from(documents: list[dict[str, Any]]) -> tuple[FileRecord, ...]:
-    return tuple(FileRecord(d["path"], d["md5"], d["size"]) for d in documents)
-
-
 def _feedback_from(document: dict[str, Any] | None) -> Feedback | None:
     if document is None:
         return None
     return Feedback(
-        document["feedback_id"], document["released_at"], _files_from(document["files"])
-    )
-
-
-def _member_from(d: dict[str, Any]) -> Member:
-    return Member(d["course_id"], d["user_id"], d["role"], d["first_name"], d["last_name"], d["email"])
-
-
-def _assignment_from(d: dict[str, Any]) -> Assignment:
-    return Assignment(
-        d["course_id"], d["assignment_id"], d["release_id"], d["released_at"], _files_from(d["files"])
+        document["feedback_id"], document["released_at"], files_from_documents(document["files"])
     )
 
 
@@ -174,7 +163,7 @@ def _submission_from(d: dict[str, Any], feedback: dict[str, Any] | None) -> Subm
         d["timestamp"],
         d["submission_id"],
         d["release_id"],
-        _files_from(d["files"]),
+        files_from_documents(d["files"]),
         _feedback_from(feedback),
     )
 
@@ -265,12 +254,12 @@ class MongoMetadataStore(MetadataStore):
     @translated
     async def get_member(self, course_id: str, user_id: str) -> Member | None:
         document = await self._db.members.find_one({"course_id": course_id, "user_id": user_id})
-        return None if document is None else _member_from(document)
+        return None if document is None else member_from_document(document)
 
     @translated
     async def list_members(self, course_id: str, role: Role) -> list[Member]:
         cursor = self._db.members.find({"course_id": course_id, "role": role}).sort(CREATION_ORDER)
-        return [_member_from(d) async for d in cursor]
+        return [member_from_document(d) async for d in cursor]
 
     @translated
     async def courses_of(self, user_id: str) -> list[str]:
@@ -362,12 +351,12 @@ class MongoMetadataStore(MetadataStore):
         document = await self._db.assignments.find_one(
             {"course_id": course_id, "assignment_id": assignment_id}
         )
-        return None if document is None else _assignment_from(document)
+        return None if document is None else assignment_from_document(document)
 
     @translated
     async def list_assignments(self, course_id: str) -> list[Assignment]:
         cursor = self._db.assignments.find({"course_id": course_id}).sort(CREATION_ORDER)
-        return [_assignment_from(d) async for d in cursor]
+        return [assignment_from_document(d) async for d in cursor]
 
     @translated
     async def delete_assignment(self, course_id: str, assignment_id: str, release_id: str) -> bool:
@@ -501,8 +490,8 @@ class MongoMetadataStore(MetadataStore):
             "courses": [
                 {"course_id": d["course_id"]} async for d in self._db.courses.find({}).sort(CREATION_ORDER)
             ],
-            "members": await all_of("members", _member_from),
-            "assignments": await all_of("assignments", _assignment_from),
+            "members": await all_of("members", member_from_document),
+            "assignments": await all_of("assignments", assignment_from_document),
             "submissions": [
                 as_document(submission)
                 for submission in await self._with_feedback(

@@ -31,6 +31,8 @@ from .base import (
     Role,
     Submission,
     as_document,
+    feedback_from_document,
+    files_from_documents,
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -199,10 +201,6 @@ def _files_to_json(files: Iterable[FileRecord]) -> str:
     return json.dumps([asdict(f) for f in files])
 
 
-def _files_from_list(files: list[dict[str, Any]]) -> tuple[FileRecord, ...]:
-    return tuple(FileRecord(**f) for f in files)
-
-
 def _feedback_to_json(feedback: Feedback | None) -> str | None:
     if feedback is None:
         return None
@@ -216,10 +214,7 @@ def _feedback_to_json(feedback: Feedback | None) -> str | None:
 
 
 def _feedback_from_json(text: str | None) -> Feedback | None:
-    if text is None:
-        return None
-    data = json.loads(text)
-    return Feedback(data["feedback_id"], data["timestamp"], _files_from_list(data["files"]))
+    return None if text is None else feedback_from_document(json.loads(text))
 
 
 def _member_from_row(row: Row) -> Member:
@@ -228,7 +223,7 @@ def _member_from_row(row: Row) -> Member:
 
 def _assignment_from_row(row: Row) -> Assignment:
     course_id, assignment_id, release_id, released_at, files = row
-    files = _files_from_list(json.loads(files))
+    files = files_from_documents(json.loads(files))
     return Assignment(course_id, assignment_id, release_id, released_at, files)
 
 
@@ -248,7 +243,7 @@ def _submission_params(s: Submission) -> tuple[Any, ...]:
 def _submission_from_row(row: Row) -> Submission:
     *head, files, feedback = row
     return Submission(
-        *head, files=_files_from_list(json.loads(files)), feedback=_feedback_from_json(feedback)
+        *head, files=files_from_documents(json.loads(files)), feedback=_feedback_from_json(feedback)
     )
 
 
