@@ -19,7 +19,7 @@ from .stores import open_metadata_store, open_object_store
 from .stores.errors import StoreConfigError, StoreUnavailable
 from .stores.metadata.base import Assignment, Member
 from .stores.objects.base import ObjectStore
-from .stores.objects.filesystem import TEMP_FOLDER, FilesystemObjectStore
+from .stores.objects.filesystem import FilesystemObjectStore
 
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION = re.compile(r"(\d+)([smhd]?)")
@@ -55,17 +55,10 @@ def parse_duration(text: str) -> timedelta:
 
 
 def stale_temporary_files(objects: ObjectStore, grace_period: timedelta) -> list[str]:
-    """Partial bodies the folder store was writing when its process died: put() removes its
-    temporary file on every failure it lives through, but not on a crash. Other backends
-    leave none behind."""
+    """Only the folder store writes temporary files; other backends leave none behind."""
     if not isinstance(objects, FilesystemObjectStore):
         return []
-    cutoff = time.time() - grace_period.total_seconds()
-    try:
-        entries = list(os.scandir(os.path.join(objects.root, TEMP_FOLDER)))
-    except FileNotFoundError:
-        return []
-    return sorted(e.path for e in entries if e.is_file(follow_symlinks=False) and e.stat().st_mtime < cutoff)
+    return objects.stale_temporary_files(older_than=time.time() - grace_period.total_seconds())
 
 
 def remove_files(paths: list[str]) -> None:

@@ -229,3 +229,12 @@ class FilesystemObjectStore(ObjectStore):
                 found.append(ObjectInfo(key, stat.st_size, modified))
         found.sort(key=lambda info: info.key)
         return found
+
+    def stale_temporary_files(self, older_than: float) -> list[str]:
+        """Partial bodies of puts whose process died (a put removes its temporary file on every
+        failure it lives through, but not on a crash), last written before `older_than`."""
+        try:
+            entries = list(os.scandir(self._temp))
+        except FileNotFoundError:
+            return []
+        return sorted(e.path for e in entries if e.is_file(follow_symlinks=False) and e.stat().st_mtime < older_than)
