@@ -192,7 +192,8 @@ def server_command(kind: str, workdir: Path, args: argparse.Namespace) -> list[s
         python = Path(args.python or DEFAULT_S3_PYTHON)
         return [
             str(python), "-m", "ngshare_s3", "--admins", ADMIN,
-            "--database", f"sqlite:///{workdir}/db.sqlite", "--storage", f"{workdir}/files",
+            "--database", args.database or f"sqlite:///{workdir}/db.sqlite",
+            "--storage", args.storage or f"{workdir}/files",
         ]
     python = Path(args.python) if args.python else ngshare_python(Path(args.ngshare_venv))
     return [
@@ -825,6 +826,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--startup-timeout", type=float, default=60, help="seconds to wait for /healthz")
     parser.add_argument("--python", help="interpreter for the server (default: .venv's, or ngshare's virtualenv)")
     parser.add_argument("--ngshare-venv", default=str(DEFAULT_NGSHARE_VENV), help="where ngshare 0.6.0 is installed")
+    parser.add_argument("--database", help="ngshare_s3's --database, e.g. mongodb://127.0.0.1/bench "
+                        "(default: an SQLite file of the run's own)")
+    parser.add_argument("--storage", help="ngshare_s3's --storage, e.g. s3://bench/run1 with the AWS_* "
+                        "variables exported (default: a folder of the run's own)")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--keep", action="store_true", help="keep the server's database, files and log")
     args = parser.parse_args(argv)
