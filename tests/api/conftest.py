@@ -34,6 +34,7 @@ def _mongodb_and_s3(s3_fixture: str) -> Callable[[pytest.FixtureRequest, Path], 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[str, str]]] = {
     "embedded": _embedded,
     "mongodb+minio": _mongodb_and_s3("minio_server"),
+    "mongodb+moto": _mongodb_and_s3("moto_server"),
 }
 
 
