@@ -10,6 +10,8 @@ FerretDB: version 1.x applies an update as read, modify, write back, so two upda
 document at once can lose one of them (even findAndModify and $inc). Feedback, which must be
 replaced exactly once per upload, therefore lives in its own collection as numbered versions:
 the unique index on (submission, version) lets exactly one upload take each next number.
+Membership changes stay single-document updates: on FerretDB alone, two changes to the same
+member at the same moment (say a role change and a name change) may keep only one of them.
 """
 
 from __future__ import annotations
