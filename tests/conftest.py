@@ -29,6 +29,8 @@ def _start_or_skip(start: Callable[[Path], servers.Server], folder: Path) -> ser
 
 # MongoDB ------------------------------------------------------------------------------------
 
+SERVER_WAIT_MS = 30_000
+
 
 @pytest.fixture(scope="session")
 def mongodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
@@ -41,7 +43,9 @@ def mongodb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
         return
     process = _start_or_skip(servers.start_ferretdb, tmp_path_factory.mktemp("ferretdb"))
     try:
-        yield MongoServer(f"mongodb://127.0.0.1:{process.port}/", process)
+        # A generous wait for the server: a busy test machine's disk can stall it for seconds.
+        url = f"mongodb://127.0.0.1:{process.port}/?serverSelectionTimeoutMS={SERVER_WAIT_MS}"
+        yield MongoServer(url, process)
     finally:
         process.stop()
 

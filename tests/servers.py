@@ -389,14 +389,14 @@ class MongoServer:
     def drop_database(self, url: str) -> None:
         import pymongo
 
-        with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        with pymongo.MongoClient(url, serverSelectionTimeoutMS=30_000) as client:
             client.drop_database(client.get_default_database().name)
 
     def drop_databases(self) -> None:
         """Drops every database handed out, so a user's own server is left as it was."""
         import pymongo
 
-        with pymongo.MongoClient(self.url, serverSelectionTimeoutMS=5000) as client:
+        with pymongo.MongoClient(self.url, serverSelectionTimeoutMS=30_000) as client:
             for name in self.handed_out:
                 client.drop_database(name)
         self.handed_out.clear()

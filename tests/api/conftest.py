@@ -68,7 +68,9 @@ def base_settings(backend, fake_hub):
         hub_client_id=CLIENT_ID,
         post_login_url=PREFIX,
         max_body_size=1 << 30,
-        hub_timeout=5.0,
+        # Generous, so that a slow moment of a busy test machine is not taken for a Hub outage;
+        # the tests of the timeout itself set their own.
+        hub_timeout=30.0,
         cookie_secret=b"k" * 32,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -41,13 +42,20 @@ async def test_replicas_starting_together_create_the_unique_indexes_once(mongodb
 
 
 async def test_a_database_name_defaults_to_ngshare_s3(mongodb):
-    url = mongodb.url.rstrip("/") + "/"
+    url = urlunsplit(urlsplit(mongodb.url)._replace(path="/"))
     store = await MongoMetadataStore.open(url)
     try:
         assert store.location.endswith("/ngshare_s3")
+        await store.create_course("c1")
     finally:
         await store.close()
-        mongodb.drop_database(url.rstrip("/") + "/ngshare_s3")
+    named = urlunsplit(urlsplit(mongodb.url)._replace(path="/ngshare_s3"))
+    named_store = await MongoMetadataStore.open(named)
+    try:
+        assert await named_store.list_courses() == ["c1"]
+    finally:
+        await named_store.close()
+        mongodb.drop_database(named)
 
 
 async def test_membership_races_on_one_new_student_end_with_one_record(mongodb_url):
