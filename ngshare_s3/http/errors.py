@@ -29,7 +29,7 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return envelope(error.status, error.message)
     except StoreUnavailable as error:
         log.warning("Store unavailable during %s %s: %s", request.method, request.path, error)
-        return envelope(503, "Storage is unavailable; try again shortly")
+        return envelope(503, f"The exchange's {error.store} is unavailable; try again shortly")
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_size
         return envelope(413, f"Request body too large (at most {limit} bytes)")

@@ -8,6 +8,14 @@ class StoreConfigError(Exception):
 class StoreUnavailable(Exception):
     """The backing server cannot be reached; the request may be retried later."""
 
+    store = "file storage"  # what a user is told is unavailable
+
+
+class DatabaseUnavailable(StoreUnavailable):
+    """The metadata store cannot be reached."""
+
+    store = "database"
+
 
 class DuplicateKey(Exception):
     """A unique key already exists: the loser of a race, or a plain conflict."""

@@ -78,7 +78,9 @@ async def test_service_answers_503_while_a_store_is_down_and_recovers_by_itself(
                 assert body[store].startswith("unavailable"), body
                 assert body["database" if store == "storage" else "storage"] == "ok", body
                 status, body = await fetched_files()
-                assert (status, body) == (503, {"success": False, "message": "Storage is unavailable; try again shortly"})
+                told = "database" if store == "database" else "file storage"
+                message = f"The exchange's {told} is unavailable; try again shortly"
+                assert (status, body) == (503, {"success": False, "message": message})
 
                 down.start()
                 deadline = time.monotonic() + RECOVERY_TIMEOUT

@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, uri_parser
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from ..errors import DuplicateKey, StoreConfigError, StoreUnavailable
+from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
     Assignment,
     Event,
@@ -115,7 +115,7 @@ def translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         except DuplicateKeyError as e:
             raise DuplicateKey(str(e)) from None
         except ConnectionFailure as e:
-            raise StoreUnavailable(f"database {store.location} unreachable: {_reason(e)}") from None
+            raise DatabaseUnavailable(f"database {store.location} unreachable: {_reason(e)}") from None
 
     return wrapper
 
@@ -214,7 +214,7 @@ class MongoMetadataStore(MetadataStore):
             await store._create_indexes()
         except ConnectionFailure as e:
             await client.close()
-            raise StoreUnavailable(f"database {location} unreachable: {_reason(e)}") from None
+            raise DatabaseUnavailable(f"database {location} unreachable: {_reason(e)}") from None
         except PyMongoError as e:
             await client.close()
             raise StoreConfigError(f"cannot use the database {location}: {e}") from None
@@ -291,7 +291,7 @@ class MongoMetadataStore(MetadataStore):
                 if existing is not None and existing["role"] == "instructor":
                     return False
                 # Another request added (or removed) the student a moment ago: try again.
-        raise StoreUnavailable(f"database {self.location}: membership kept changing, try again")
+        raise DatabaseUnavailable(f"database {self.location}: membership kept changing, try again")
 
     @translated
     async def make_instructor(self, member: Member) -> None:
@@ -312,7 +312,7 @@ class MongoMetadataStore(MetadataStore):
                 return
             except DuplicateKeyError:
                 continue  # inserted by another request a moment ago: update it instead
-        raise StoreUnavailable(f"database {self.location}: membership kept changing, try again")
+        raise DatabaseUnavailable(f"database {self.location}: membership kept changing, try again")
 
     @translated
     async def update_names(self, member: Member) -> bool:
@@ -452,7 +452,7 @@ class MongoMetadataStore(MetadataStore):
             # Older versions stay until the submission goes: removing them would free their
             # numbers for a late upload that read an old newest version.
             return True, _feedback_from(newest)
-        raise StoreUnavailable(f"database {self.location}: feedback kept changing, try again")
+        raise DatabaseUnavailable(f"database {self.location}: feedback kept changing, try again")
 
     @translated
     async def delete_submissions(

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import DuplicateKey, StoreConfigError, StoreUnavailable
+from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
     Assignment,
     Event,
@@ -337,11 +337,11 @@ class SqliteMetadataStore(MetadataStore):
                 raise
             except sqlite3.Error as e:
                 if is_unavailable(e):
-                    raise StoreUnavailable(f"database {self.path}: {e}") from None
+                    raise DatabaseUnavailable(f"database {self.path}: {e}") from None
                 raise
             except ValueError as e:  # aiosqlite: the connection is closed
                 if "no active connection" in str(e):
-                    raise StoreUnavailable(f"database {self.path} is closed") from None
+                    raise DatabaseUnavailable(f"database {self.path} is closed") from None
                 raise
 
     @asynccontextmanager
