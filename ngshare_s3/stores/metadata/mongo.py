@@ -38,8 +38,9 @@ from .base import (
     Submission,
     as_document,
     assignment_from_document,
-    files_from_documents,
+    feedback_from_document,
     member_from_document,
+    submission_from_document,
 )
 
 DEFAULT_DATABASE = "ngshare_s3"
@@ -149,25 +150,18 @@ def _files(records: tuple[FileRecord, ...]) -> list[dict[str, Any]]:
     return [asdict(f) for f in records]
 
 
-def _feedback_from(document: dict[str, Any] | None) -> Feedback | None:
-    if document is None:
-        return None
-    return Feedback(
-        document["feedback_id"], document["released_at"], files_from_documents(document["files"])
-    )
+def _dumped_feedback(version: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A feedback version in the dump's shape. Its own `timestamp` field is the submission's
+    key, so the feedback's time is stored as `released_at`."""
+    return None if version is None else {**version, "timestamp": version["released_at"]}
+
+
+def _feedback_from(version: dict[str, Any] | None) -> Feedback | None:
+    return feedback_from_document(_dumped_feedback(version))
 
 
 def _submission_from(d: dict[str, Any], feedback: dict[str, Any] | None) -> Submission:
-    return Submission(
-        d["course_id"],
-        d["assignment_id"],
-        d["student_id"],
-        d["timestamp"],
-        d["submission_id"],
-        d["release_id"],
-        files_from_documents(d["files"]),
-        _feedback_from(feedback),
-    )
+    return submission_from_document({**d, "feedback": _dumped_feedback(feedback)})
 
 
 def _event_from(d: dict[str, Any]) -> Event:
