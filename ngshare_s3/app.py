@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .exchange.context import Exchange
+from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware
-from .http.keys import EXCHANGE, HUB_AUTH, SETTINGS
+from .http.draining import RequestsInFlight
+from .http.keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
+from .http.observe import AccessLogger, count_uploads
 from .http.routes import add_routes
+from .metrics import Metrics, ObservedStore, new_metrics
 from .settings import Settings
 from .stores import open_metadata_store, open_object_store
 
@@ -24,16 +28,47 @@ async def open_stores(app: web.Application) -> AsyncIterator[None]:
     except BaseException:
         await metadata.close()
         raise
-    app[EXCHANGE] = Exchange(metadata, objects, settings.debug)
+    app[EXCHANGE] = Exchange(
+        ObservedStore(metadata, "database", app[METRICS]),
+        ObservedStore(objects, "storage", app[METRICS]),
+        settings.debug,
+    )
     yield
     await objects.close()
     await metadata.close()
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_size, middlewares=[error_middleware])
+    in_flight = RequestsInFlight()
+    app = web.Application(
+        client_max_size=settings.max_body_size,
+        middlewares=[in_flight.middleware, error_middleware, count_uploads],
+    )
+    app[IN_FLIGHT] = in_flight
     app[SETTINGS] = settings
     app[HUB_AUTH] = make_hub_auth(settings)
+    app[METRICS] = new_metrics()
     app.cleanup_ctx.append(open_stores)
-    add_routes(app, settings.prefix)
+    add_routes(app, settings.prefix, metrics=settings.metrics_port is None)
     return app
+
+
+def make_metrics_app(metrics: Metrics) -> web.Application:
+    """/metrics alone, for --metrics-port: scrapers reach it without reaching the API."""
+    app = web.Application()
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", pages.metrics, allow_head=False)
+    return app
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    return web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
+
+
+async def stop_gracefully(runner: web.AppRunner, grace_period: float) -> bool:
+    """Stop listening, then give the requests in flight up to `grace_period` seconds to finish,
+    bodies still arriving included; the caller's runner.cleanup() then closes the rest and the
+    stores. False if some requests were still running."""
+    for site in list(runner.sites):
+        await site.stop()
+    return await runner.app[IN_FLIGHT].drain(grace_period)

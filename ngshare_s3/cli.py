@@ -10,31 +10,48 @@ import sys
 
 from aiohttp import web
 
-from . import fsck_command
-from .app import make_app
+from . import __version__, fsck_command
+from .app import make_app, make_metrics_app, make_runner, stop_gracefully
+from .http.keys import METRICS
+from .logs import configure_logging
 from .settings import Settings, SettingsError, parse_settings
 from .stores.errors import StoreConfigError, StoreUnavailable
 
 log = logging.getLogger("ngshare_s3")
 
 
-async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(make_app(settings), access_log=log)
-    await runner.setup()
+async def listen(runner: web.AppRunner, host: str, port: int) -> None:
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as error:
-            raise SettingsError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}") from error
-        log.info("ngshare_s3 serving %s on http://%s:%d", settings.prefix, settings.host, settings.port)
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        raise SettingsError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (see stop_gracefully)."""
+    app = make_app(settings)
+    runners = [make_runner(app)]
+    if settings.metrics_port is not None:
+        runners.append(web.AppRunner(make_metrics_app(app[METRICS]), access_log=None, handle_signals=False))
+    await runners[0].setup()  # opens the stores
+    try:
+        await listen(runners[0], settings.host, settings.port)
+        for runner in runners[1:]:
+            await runner.setup()
+            await listen(runner, settings.host, settings.metrics_port)
+        log.info("ngshare_s3 %s serving %s on http://%s:%d", __version__, settings.prefix, settings.host, settings.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
+        log.info("Shutting down: no new connections; requests in flight get up to %g s", settings.grace_period)
+        if not await stop_gracefully(runners[0], settings.grace_period):
+            log.warning("Requests still in flight after %g s are cut off", settings.grace_period)
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
+    log.info("Stopped")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,11 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["fsck"]:
         fsck_command.main(argv[1:])
         return
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s")
+    configure_logging("text", debug=False)
     try:
         settings = parse_settings(argv)
-        if settings.debug:
-            logging.getLogger().setLevel(logging.DEBUG)
+        configure_logging(settings.log_format, settings.debug)
         asyncio.run(serve(settings))
     except (SettingsError, StoreConfigError, StoreUnavailable) as error:
         print(f"ngshare-s3: {error}", file=sys.stderr)

@@ -9,11 +9,14 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from .logs import LOG_FORMATS
+
 # Beside ngshare's own files on the volume it used, but never the same names.
 DEFAULT_DATABASE = "sqlite:////srv/ngshare/ngshare_s3.db"
 DEFAULT_STORAGE = "/srv/ngshare/ngshare_s3_files/"
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 DEFAULT_STANDALONE_PORT = 12121
+DEFAULT_GRACE_PERIOD = 30.0
 
 
 class SettingsError(Exception):
@@ -39,6 +42,9 @@ class Settings:
     require_access_scope: bool = False
     hub_admins: bool = False
     cookie_secret: bytes = field(default=b"", repr=False)
+    log_format: str = "text"
+    metrics_port: int | None = None  # None: /metrics on the main port
+    grace_period: float = DEFAULT_GRACE_PERIOD
 
 
 def _env_flag(name: str) -> bool:
@@ -131,6 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("NGSHARE_S3_HUB_TIMEOUT", 10.0),
         help="seconds to wait for JupyterHub to identify a token [$NGSHARE_S3_HUB_TIMEOUT]",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=env("NGSHARE_S3_LOG_FORMAT", "text"),
+        help="text, or json for one JSON object per line [$NGSHARE_S3_LOG_FORMAT]",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=env("NGSHARE_S3_METRICS_PORT"),
+        help="serve Prometheus metrics at /metrics on this port instead of the main port "
+        "[$NGSHARE_S3_METRICS_PORT]",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=float,
+        default=env("NGSHARE_S3_GRACE_PERIOD", DEFAULT_GRACE_PERIOD),
+        help="seconds that requests in flight may take to finish after SIGTERM [$NGSHARE_S3_GRACE_PERIOD]",
+    )
     return parser
 
 
@@ -181,8 +206,14 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         raise SettingsError("--max-body-size must be a positive number of bytes")
     if args.hub_timeout <= 0:
         raise SettingsError("--hub-timeout must be a positive number of seconds")
+    if args.grace_period < 0:
+        raise SettingsError("--grace-period must be zero or a positive number of seconds")
+    if args.log_format not in LOG_FORMATS:
+        raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {args.log_format!r}")
     port = args.port if args.port is not None else (_service_port() or DEFAULT_STANDALONE_PORT)
     prefix = validate_prefix(args.prefix)
+    if args.metrics_port is not None and int(args.metrics_port) == int(port):
+        raise SettingsError(f"--metrics-port must differ from the main port {port}")
     return Settings(
         database=args.database,
         storage=args.storage,
@@ -201,4 +232,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         require_access_scope=args.require_access_scope,
         hub_admins=args.hub_admins,
         cookie_secret=_cookie_secret(api_token),
+        log_format=args.log_format,
+        metrics_port=None if args.metrics_port is None else int(args.metrics_port),
+        grace_period=float(args.grace_period),
     )

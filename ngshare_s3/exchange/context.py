@@ -4,10 +4,10 @@ writes every operation uses. The operations themselves live in one module per re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..stores.errors import ChecksumMismatch
+from ..stores.errors import ChecksumMismatch, StoreUnavailable
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
 from ..stores.objects.base import ObjectStore
 from . import keys, timestamps
@@ -16,6 +16,7 @@ from .files import UploadedFile
 from .permissions import Action, Caller, Standing, authorize
 
 PARALLEL_UPLOADS = 8
+HEALTH_CHECK_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ def feedback_files(submission: Submission) -> tuple[StoredFile, ...]:
     return stored_files(prefix, s.feedback.files)
 
 
+async def _check(ping: Callable[[], Awaitable[None]]) -> str:
+    try:
+        await asyncio.wait_for(ping(), timeout=HEALTH_CHECK_TIMEOUT)
+        return "ok"
+    except (StoreUnavailable, asyncio.TimeoutError, OSError) as error:
+        return f"unavailable: {error or type(error).__name__}"
+
+
 class Exchange:
     def __init__(self, metadata: MetadataStore, objects: ObjectStore, debug: bool):
         self.metadata = metadata
@@ -79,6 +88,11 @@ class Exchange:
         standing = Standing(caller.name, caller.is_admin, role)
         authorize(action, standing, target, debug=self.debug)
         return standing
+
+    async def health(self) -> dict[str, str]:
+        """The state of the database and of the file storage: ok, or why not."""
+        database, storage = await asyncio.gather(_check(self.metadata.ping), _check(self.objects.ping))
+        return {"database": database, "storage": storage}
 
     # lookups that answer 404
     async def require_course(self, course_id: str) -> None:

@@ -6,8 +6,13 @@ from aiohttp import web
 from jupyterhub.services.auth import HubAuth
 
 from ..exchange.context import Exchange
+from ..metrics import Metrics
 from ..settings import Settings
+from .draining import RequestsInFlight
 
 SETTINGS = web.AppKey("settings", Settings)
 EXCHANGE = web.AppKey("exchange", Exchange)
 HUB_AUTH = web.AppKey("hub_auth", HubAuth)
+METRICS = web.AppKey("metrics", Metrics)
+IN_FLIGHT = web.AppKey("in_flight", RequestsInFlight)
+USER = web.RequestKey("user", str)  # the caller's name once the Hub identified the token

@@ -1,8 +1,7 @@
-"""The non-API routes: the home page a signed-in browser sees, and the health check."""
+"""The non-API routes: the home page a signed-in browser sees, the health checks and metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 
 from aiohttp import web
@@ -10,9 +9,8 @@ from aiohttp import web
 from .. import __version__
 from ..exchange import courses
 from ..exchange.permissions import Caller
-from ..stores.errors import StoreUnavailable
 from .auth import authenticated
-from .keys import EXCHANGE, SETTINGS
+from .keys import EXCHANGE, METRICS, SETTINGS
 
 HOME_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>ngshare_s3</title></head>
@@ -42,20 +40,22 @@ async def home(request: web.Request, caller: Caller) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-async def _check(ping) -> str:
-    try:
-        await asyncio.wait_for(ping(), timeout=5)
-        return "ok"
-    except (StoreUnavailable, asyncio.TimeoutError, OSError) as error:
-        return f"unavailable: {error or type(error).__name__}"
-
-
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: 200 while both stores answer, 503 naming the one that does not."""
-    exchange = request.app[EXCHANGE]
-    database, storage = await asyncio.gather(_check(exchange.metadata.ping), _check(exchange.objects.ping))
-    healthy = database == storage == "ok"
-    body = {"success": healthy, "database": database, "storage": storage}
+    """Readiness: 200 while both stores answer, 503 naming the one that does not."""
+    health = await request.app[EXCHANGE].health()
+    healthy = all(state == "ok" for state in health.values())
+    body = {"success": healthy, **health}
     if not healthy:
         body["message"] = "A store is unavailable"
     return web.json_response(body, status=200 if healthy else 503)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """Liveness: answers while the event loop does, whatever the stores' state, so that an
+    outage of MongoDB or S3 does not make Kubernetes restart every replica."""
+    return web.json_response({"success": True})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -10,14 +10,19 @@ from .login import oauth_callback
 SEGMENT = "[^/]+"
 
 
-def add_routes(app: web.Application, prefix: str) -> None:
+def add_routes(app: web.Application, prefix: str, metrics: bool) -> None:
+    """`metrics`: serve /metrics here too (not when it has a port of its own)."""
+
     def path(route: str) -> str:
         for name in ("course", "assignment", "user"):
             route = route.replace("{%s}" % name, "{%s:%s}" % (name, SEGMENT))
         return prefix + route
 
     router = app.router
+    router.add_get("/livez", pages.livez, allow_head=False)
     router.add_get("/healthz", pages.healthz, allow_head=False)
+    if metrics:
+        router.add_get("/metrics", pages.metrics, allow_head=False)
     router.add_get(path("healthz"), pages.healthz, allow_head=False)
     router.add_get(prefix, pages.home, allow_head=False)
     router.add_get(path("oauth_callback"), oauth_callback, allow_head=False)

@@ -21,13 +21,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(backend: tuple[str, str], hub_url: str, port: int, log: IO[bytes]) -> subprocess.Popen:
-    """One server process; the environment (AWS variables included) is the test's own."""
+def start_server(
+    backend: tuple[str, str], hub_url: str, port: int, log: IO[bytes], *options: str
+) -> subprocess.Popen:
+    """One server process; the environment (AWS variables included) is the test's own.
+    `options` are further command-line flags."""
     database, storage = backend
     environment = {**os.environ, "JUPYTERHUB_API_TOKEN": SERVICE_TOKEN, "JUPYTERHUB_API_URL": f"{hub_url}/hub/api"}
     return subprocess.Popen(
         [sys.executable, "-m", "ngshare_s3", "--admins", ADMIN, "--database", database, "--storage", storage,
-         "--prefix", PREFIX, "--host", "127.0.0.1", "--port", str(port)],
+         "--prefix", PREFIX, "--host", "127.0.0.1", "--port", str(port), *options],
         env=environment, stdout=log, stderr=subprocess.STDOUT,
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .processes import base_url, free_port, start_server, stop, wait_until_healthy
 from .support import ADMIN, INSTRUCTOR, STUDENT
@@ -77,6 +78,8 @@ async def test_service_answers_503_while_a_store_is_down_and_recovers_by_itself(
                 assert status == 503 and body["success"] is False, body
                 assert body[store].startswith("unavailable"), body
                 assert body["database" if store == "storage" else "storage"] == "ok", body
+                async with http.get(f"http://127.0.0.1:{port}/livez") as response:
+                    assert response.status == 200, "liveness must not fail while a store is down"
                 status, body = await fetched_files()
                 told = "database" if store == "database" else "file storage"
                 message = f"The exchange's {told} is unavailable; try again shortly"
@@ -91,6 +94,16 @@ async def test_service_answers_503_while_a_store_is_down_and_recovers_by_itself(
                 assert status == 200, body
                 assert {f["path"]: base64.b64decode(f["content"]) for f in body["files"]} == RELEASED
             assert server.poll() is None, "the service exited during the outage"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
+            errors = [
+                sample.labels["store"]
+                for family in text_string_to_metric_families(metrics)
+                for sample in family.samples
+                if sample.name == "ngshare_s3_store_errors_total" and sample.value > 0
+            ]
+            assert {"database", "storage"} <= set(errors), "each outage shows in the store error counts"
+
     finally:
         stop(server)
         log.close()

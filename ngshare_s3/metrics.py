@@ -1,0 +1,128 @@
+"""What the service measures about itself, in Prometheus' terms.
+
+Each application gets a registry of its own, so that several services in one process (tests,
+replicas) never mix their numbers. The store wrapper times every call a store answers without
+the store knowing, so the backends stay free of metrics code."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+NAMESPACE = "ngshare_s3"
+# From a cached token check to a deadline upload of large notebooks.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+STORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    requests: Histogram  # seconds per request, by method, route template and status
+    bytes_received: Counter
+    bytes_sent: Counter
+    uploads_in_flight: Gauge
+    store_calls: Histogram  # seconds per store call, by store and operation
+    store_errors: Counter
+    hub_lookups: Counter  # token checks, by whether the Hub had to be asked
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def new_metrics() -> Metrics:
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+
+    def make(kind, name: str, description: str, labels: tuple[str, ...] = (), **options):
+        return kind(name, description, labels, namespace=NAMESPACE, registry=registry, **options)
+
+    return Metrics(
+        registry=registry,
+        requests=make(
+            Histogram, "request_duration_seconds", "Time to answer a request",
+            ("method", "route", "status"), buckets=REQUEST_BUCKETS,
+        ),
+        bytes_received=make(Counter, "request_bytes", "Request body bytes received", ("route",)),
+        bytes_sent=make(Counter, "response_bytes", "Response body bytes sent", ("route",)),
+        uploads_in_flight=make(Gauge, "uploads_in_flight", "Releases, submissions and feedback being received"),
+        store_calls=make(
+            Histogram, "store_call_duration_seconds", "Time a store call took, failed or not",
+            ("store", "operation"), buckets=STORE_BUCKETS,
+        ),
+        store_errors=make(
+            Counter, "store_errors", "Store calls that raised", ("store", "operation", "error")
+        ),
+        hub_lookups=make(
+            Counter, "hub_token_lookups", "Token checks; source=cache needed no call to the Hub",
+            ("source",),
+        ),
+    )
+
+
+class ObservedStore:
+    """A store whose every coroutine and stream is timed, and every failure counted, by
+    operation. Everything else passes through untouched."""
+
+    def __init__(self, store: Any, name: str, metrics: Metrics):
+        self._store = store
+        self._name = name
+        self._metrics = metrics
+
+    def __getattr__(self, operation: str) -> Any:
+        attribute = getattr(self._store, operation)
+        if inspect.iscoroutinefunction(attribute):
+            wrapped = self._time_call(operation, attribute)
+        elif inspect.isasyncgenfunction(attribute):
+            wrapped = self._time_stream(operation, attribute)
+        else:
+            return attribute
+        setattr(self, operation, wrapped)  # wrap once per operation, not once per call
+        return wrapped
+
+    @contextlib.contextmanager
+    def _observing(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as error:
+            self._metrics.store_errors.labels(self._name, operation, type(error).__name__).inc()
+            raise
+        finally:
+            self._metrics.store_calls.labels(self._name, operation).observe(time.perf_counter() - started)
+
+    def _time_call(self, operation: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(call)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            with self._observing(operation):
+                return await call(*args, **kwargs)
+
+        return timed
+
+    def _time_stream(self, operation: str, stream: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        @functools.wraps(stream)
+        async def timed(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            with self._observing(operation):
+                async with contextlib.aclosing(stream(*args, **kwargs)) as items:
+                    async for item in items:
+                        yield item
+
+        return timed
