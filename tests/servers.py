@@ -1,5 +1,6 @@
 """The real servers the test suite runs against: MinIO and FerretDB (built from source with Go,
-pinned, cached under `.cache/servers/`) and moto's S3 server (a Python package).
+pinned, cached under `.cache/servers/`) and moto's S3 server (a Python package). The same
+machinery builds the deployment tools the chart tests run offline: helm and kubeconform.
 
 Run `python tests/servers.py build` to build or reuse the pinned programs; the Makefile's
 `install` target does. A build that cannot happen (no Go, a failed compile) is reported and
@@ -49,7 +50,9 @@ class GoProgram:
 
     `generated` lists files the project's own release process writes into the source before
     building; a plain `go install MODULE@VERSION` lacks them, so those programs are built from a
-    copy of the module's source with the files added.
+    copy of the module's source with the files added. `ldflags` sets what a release build
+    stamps into variables (`-X package.variable=value`). `version_arguments` is a command that
+    must succeed for the built binary to count as working.
     """
 
     name: str
@@ -57,6 +60,8 @@ class GoProgram:
     package: str
     version: str
     generated: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ldflags: tuple[str, ...] = ()
+    version_arguments: tuple[str, ...] = ("--version",)
 
     @property
     def folder(self) -> Path:
@@ -89,7 +94,38 @@ FERRETDB = GoProgram(
     generated={"build/version/version.txt": "v1.24.2\n"},
 )
 
-PROGRAMS = (MINIO, FERRETDB)
+# Helm, for `helm lint` and `helm template` of the chart in k8s/. A plain `go install` leaves
+# helm believing it talks to Kubernetes 1.20 (its release build stamps the real default), and
+# the chart requires 1.28 or newer: stamp the version and a current Kubernetes as its release
+# Makefile would.
+HELM_VERSION = "v3.21.4"
+HELM_KUBERNETES_VERSION = (1, 33)
+HELM = GoProgram(
+    name="helm",
+    module="helm.sh/helm/v3",
+    package="helm.sh/helm/v3/cmd/helm",
+    version=HELM_VERSION,
+    ldflags=(
+        f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+        f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor={HELM_KUBERNETES_VERSION[0]}",
+        f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={HELM_KUBERNETES_VERSION[1]}",
+        f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor={HELM_KUBERNETES_VERSION[0]}",
+        f"-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor={HELM_KUBERNETES_VERSION[1]}",
+    ),
+    version_arguments=("version", "--short"),
+)
+
+# kubeconform validates rendered manifests against Kubernetes' OpenAPI schemas; the tests give
+# it local schemas, since it would otherwise download them.
+KUBECONFORM = GoProgram(
+    name="kubeconform",
+    module="github.com/yannh/kubeconform",
+    package="github.com/yannh/kubeconform/cmd/kubeconform",
+    version="v0.8.0",
+    version_arguments=("-v",),
+)
+
+PROGRAMS = (MINIO, FERRETDB, HELM, KUBECONFORM)
 
 
 # Building ---------------------------------------------------------------------------------
@@ -119,13 +155,14 @@ def _install(program: GoProgram) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE, prefix=f".{program.name}-") as scratch:
         gobin = Path(scratch) / "bin"
+        flags = ["-ldflags", " ".join(program.ldflags)] if program.ldflags else []
         if program.generated:
             source = _source_with_generated_files(go, program, Path(scratch) / "source")
             package = "./" + program.package.removeprefix(program.module).lstrip("/")
-            _go(go, ["install", package], gobin, cwd=source)
+            _go(go, ["install", *flags, package], gobin, cwd=source)
         else:
-            _go(go, ["install", f"{program.package}@{program.version}"], gobin, cwd=Path(scratch))
-        _check_runs(gobin / program.name)
+            _go(go, ["install", *flags, f"{program.package}@{program.version}"], gobin, cwd=Path(scratch))
+        _check_runs(gobin / program.name, program.version_arguments)
         shutil.rmtree(program.folder, ignore_errors=True)
         gobin.rename(program.folder)
 
@@ -152,8 +189,8 @@ def _go(go: str, arguments: list[str], gobin: Path | None, cwd: Path) -> str:
     return result.stdout
 
 
-def _check_runs(binary: Path) -> None:
-    result = subprocess.run([str(binary), "--version"], cwd=binary.parent, capture_output=True, text=True)
+def _check_runs(binary: Path, arguments: tuple[str, ...]) -> None:
+    result = subprocess.run([str(binary), *arguments], cwd=binary.parent, capture_output=True, text=True)
     if result.returncode != 0:
         raise ServerUnavailable(f"the built {binary.name} does not run:\n{_tail(result.stderr)}")
 
