@@ -610,3 +610,10 @@ def test_z2jh_snippet_nbgrader_config_uses_the_exchange_through_the_proxy(monkey
     assert ngshare_exchange.Exchange._ngshare_url == "http://proxy-public/services/ngshare"
     assert config.CourseDirectory.course_id == "*"
 
+
+
+def test_kubernetes_guide_quotes_the_z2jh_snippet_verbatim() -> None:
+    guide = (kube_tools.REPOSITORY / "docs" / "kubernetes.rst").read_text()
+    snippet = kube_tools.Z2JH_VALUES.read_text()
+    quoted = "".join(("    " + line) if line.strip() else "\n" for line in snippet.splitlines(keepends=True))
+    assert quoted in guide
