@@ -9,7 +9,8 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
 install: $(VENV)/.installed node_modules/.installed servers
 
-# MinIO and FerretDB for the tests, built with Go once per pinned version (see tests/servers.py).
+# MinIO and FerretDB for the tests, and helm and kubeconform for the chart checks, built with Go
+# once per pinned version (see tests/servers.py).
 servers: $(VENV)/.installed
 	$(PY) tests/servers.py build
 
