@@ -30,20 +30,21 @@ SECRET_WORDS = re.compile(r"TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL", re.IGNORECASE
 INLINE_SECRETS = ("example-password", "example-access-key", "example-secret-key")
 
 
+def built(program: kube_tools.servers.GoProgram) -> Path:
+    try:
+        return kube_tools.tool(program)
+    except kube_tools.servers.ServerUnavailable as reason:
+        pytest.skip(f"{program.name} is not available: {reason}")
+
+
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    try:
-        return kube_tools.tool(kube_tools.servers.HELM)
-    except kube_tools.servers.ServerUnavailable as reason:
-        pytest.skip(f"helm is not available: {reason}")
+    return built(kube_tools.servers.HELM)
 
 
 @pytest.fixture(scope="session")
 def kubeconform() -> Path:
-    try:
-        return kube_tools.tool(kube_tools.servers.KUBECONFORM)
-    except kube_tools.servers.ServerUnavailable as reason:
-        pytest.skip(f"kubeconform is not available: {reason}")
+    return built(kube_tools.servers.KUBECONFORM)
 
 
 @pytest.fixture(scope="session")
