@@ -192,27 +192,52 @@ class JupyterHub:
                 pass
 
 
-def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, proxy: str) -> tuple[Path, str]:
-    """A jupyterhub_config.py with ngshare_s3 as managed service and an API-only admin service."""
-    public_port, proxy_api_port, hub_port, service_port = (free_loopback_port() for _ in range(4))
-    service_folder = folder / 'service'
-    service_folder.mkdir()
-    service = {
-        'name': SERVICE_NAME,
-        'url': f'http://{LOOPBACK}:{service_port}',
-        'command': ngshare_service_command(storage),
-        'cwd': str(service_folder),
-        'environment': storage.environment,
-        'timeout': HUB_START_TIMEOUT,
-        'oauth_no_confirm': True,
-    }
+@dataclass(frozen=True)
+class HubAddresses:
+    """Where the Hub's processes listen on 127.0.0.1: the public proxy, the proxy's REST API
+    and the Hub itself (whose API services call)."""
+
+    public_port: int
+    proxy_api_port: int
+    hub_port: int
+
+    @classmethod
+    def pick(cls) -> HubAddresses:
+        return cls(free_loopback_port(), free_loopback_port(), free_loopback_port())
+
+    @property
+    def public_url(self) -> str:
+        return f'http://{LOOPBACK}:{self.public_port}'
+
+    @property
+    def hub_api_url(self) -> str:
+        """What JUPYTERHUB_API_URL says to a service that calls the Hub directly."""
+        return f'http://{LOOPBACK}:{self.hub_port}/hub/api'
+
+
+ADMIN_SERVICE = 'test-admin'
+# The API-only service the tests create users and tokens with.
+PROVISIONING_ROLE = {'name': 'user-provisioning', 'scopes': ['admin:users', 'tokens'], 'services': [ADMIN_SERVICE]}
+USER_ROLE = {'name': 'user', 'scopes': ['self', f'access:services!service={SERVICE_NAME}']}
+
+
+def admin_service(admin_token: str) -> dict:
+    return {'name': ADMIN_SERVICE, 'api_token': admin_token}
+
+
+def write_jupyterhub_config(
+    folder: Path, addresses: HubAddresses, proxy: str, services: list[dict], load_roles: list[dict]
+) -> Path:
+    """A jupyterhub_config.py on 127.0.0.1 with the dummy authenticator and the given
+    c.JupyterHub.services and c.JupyterHub.load_roles (both plain JSON data)."""
     settings = {
-        'public_port': public_port,
-        'proxy_api_port': proxy_api_port,
-        'hub_port': hub_port,
+        'public_port': addresses.public_port,
+        'proxy_api_port': addresses.proxy_api_port,
+        'hub_port': addresses.hub_port,
         'proxy': proxy,
         'folder': str(folder),
-        'services': [service, {'name': 'test-admin', 'api_token': admin_token}],
+        'services': services,
+        'load_roles': load_roles,
     }
     config = folder / 'jupyterhub_config.py'
     config.write_text(
@@ -232,21 +257,32 @@ def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, pr
             c.JupyterHub.authenticator_class = 'dummy'
             c.Authenticator.allow_all = True
             c.JupyterHub.services = settings['services']
-            c.JupyterHub.load_roles = [
-                {{
-                    'name': 'user-provisioning',
-                    'scopes': ['admin:users', 'tokens'],
-                    'services': ['test-admin'],
-                }},
-                {{
-                    'name': 'user',
-                    'scopes': ['self', 'access:services!service={SERVICE_NAME}'],
-                }},
-            ]
+            c.JupyterHub.load_roles = settings['load_roles']
             '''
         )
     )
-    return config, f'http://{LOOPBACK}:{public_port}'
+    return config
+
+
+def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, proxy: str) -> tuple[Path, str]:
+    """A jupyterhub_config.py with ngshare_s3 as managed service and an API-only admin service."""
+    addresses = HubAddresses.pick()
+    service_port = free_loopback_port()
+    service_folder = folder / 'service'
+    service_folder.mkdir()
+    service = {
+        'name': SERVICE_NAME,
+        'url': f'http://{LOOPBACK}:{service_port}',
+        'command': ngshare_service_command(storage),
+        'cwd': str(service_folder),
+        'environment': storage.environment,
+        'timeout': HUB_START_TIMEOUT,
+        'oauth_no_confirm': True,
+    }
+    config = write_jupyterhub_config(
+        folder, addresses, proxy, [service, admin_service(admin_token)], [PROVISIONING_ROLE, USER_ROLE]
+    )
+    return config, addresses.public_url
 
 
 def wait_until_serving(hub: JupyterHub) -> None:
@@ -288,9 +324,8 @@ def service_storage(request, tmp_path_factory) -> ServiceStorage:
     return make_storage(request, tmp_path_factory.mktemp('service-data'))
 
 
-@pytest.fixture(scope='module')
-def jupyterhub(service_storage, tmp_path_factory):
-    """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
+def jupyterhub_programs() -> tuple[str, str]:
+    """The jupyterhub and configurable-http-proxy programs, or skip saying which is missing."""
     hub_program = find_program('jupyterhub', VENV_BIN / 'jupyterhub')
     proxy_program = find_program(
         'configurable-http-proxy', REPO_ROOT / 'node_modules' / '.bin' / 'configurable-http-proxy'
@@ -301,10 +336,13 @@ def jupyterhub(service_storage, tmp_path_factory):
         reason = f'end-to-end tests need {" and ".join(missing)} (`make install` provides them)'
         print(f'\nSKIPPED: {reason}')
         pytest.skip(reason)
+    return hub_program, proxy_program
 
-    folder = tmp_path_factory.mktemp('jupyterhub')
-    admin_token = secrets.token_hex(32)
-    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program)
+
+def start_jupyterhub(
+    hub_program: str, proxy_program: str, folder: Path, config: Path, public_url: str, admin_token: str
+) -> JupyterHub:
+    """Start the Hub (which starts its proxy) in a session of its own; wait_until_serving next."""
     log_path = folder / 'jupyterhub.log'
     env = dict(os.environ)
     env['PATH'] = os.pathsep.join([str(VENV_BIN), str(Path(proxy_program).parent), env.get('PATH', '')])
@@ -318,7 +356,17 @@ def jupyterhub(service_storage, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    hub = JupyterHub(folder, public_url, admin_token, process, log_path)
+    return JupyterHub(folder, public_url, admin_token, process, log_path)
+
+
+@pytest.fixture(scope='module')
+def jupyterhub(service_storage, tmp_path_factory):
+    """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
+    hub_program, proxy_program = jupyterhub_programs()
+    folder = tmp_path_factory.mktemp('jupyterhub')
+    admin_token = secrets.token_hex(32)
+    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program)
+    hub = start_jupyterhub(hub_program, proxy_program, folder, config, public_url, admin_token)
     try:
         wait_until_serving(hub)
         yield hub
@@ -446,21 +494,32 @@ PEOPLE = {
 }
 
 
+def make_classroom(
+    hub: JupyterHub, people: dict[str, str], homes: Path, configure: Callable[[Path, str], None] | None = None
+) -> Classroom:
+    """Hub users (created through the Hub REST API), each with a token and a home folder that
+    `configure(home, course_id)` prepares; by default an nbgrader_config.py pointing at the
+    service behind the Hub's public proxy and naming the course `people` gives them."""
+    hub.create_users(list(people))
+    transcript: list[CommandResult] = []
+    users = {}
+    for name, course_id in people.items():
+        token = hub.new_token(name)
+        assert hub.who_owns(token) == name
+        home = homes / name
+        home.mkdir()
+        if configure is None:
+            write_nbgrader_config(home, hub.exchange_url, course_id)
+        else:
+            configure(home, course_id)
+        users[name] = ExchangeUser(name, token, home, hub, transcript)
+    return Classroom(hub, users, transcript)
+
+
 @pytest.fixture(scope='module')
 def classroom(jupyterhub, tmp_path_factory) -> Classroom:
     """Hub users (created through the Hub REST API), each with a token and a home folder."""
-    jupyterhub.create_users(list(PEOPLE))
-    transcript: list[CommandResult] = []
-    homes = tmp_path_factory.mktemp('homes')
-    users = {}
-    for name, course_id in PEOPLE.items():
-        token = jupyterhub.new_token(name)
-        assert jupyterhub.who_owns(token) == name
-        home = homes / name
-        home.mkdir()
-        write_nbgrader_config(home, jupyterhub.exchange_url, course_id)
-        users[name] = ExchangeUser(name, token, home, jupyterhub, transcript)
-    return Classroom(jupyterhub, users, transcript)
+    return make_classroom(jupyterhub, PEOPLE, tmp_path_factory.mktemp('homes'))
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,4 +561,8 @@ def pytest_runtest_makereport(item, call):
         hub = item.funcargs.get('jupyterhub') or (classroom.hub if classroom else None)
         if hub is not None:
             report.sections.append(('JupyterHub log (with the service and proxy)', tail(hub.log())))
+        for value in item.funcargs.values():
+            failure_sections = getattr(value, 'failure_sections', None)
+            if callable(failure_sections):
+                report.sections.extend(failure_sections())
     return report
