@@ -61,8 +61,14 @@ def make_metrics_app(metrics: Metrics) -> web.Application:
     return app
 
 
+# After the grace period, how long aiohttp gives what is still running before cancelling it.
+CUT_OFF_SECONDS = 1.0
+
+
 def make_runner(app: web.Application) -> web.AppRunner:
-    return web.AppRunner(app, access_log_class=AccessLogger, handle_signals=False)
+    return web.AppRunner(
+        app, access_log_class=AccessLogger, handle_signals=False, shutdown_timeout=CUT_OFF_SECONDS
+    )
 
 
 async def stop_gracefully(runner: web.AppRunner, grace_period: float) -> bool:

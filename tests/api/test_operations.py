@@ -172,6 +172,38 @@ async def test_sigterm_lets_an_upload_in_flight_finish_and_refuses_new_connectio
         stop(again.process)
 
 
+async def test_the_grace_period_bounds_the_wait_for_a_request_that_never_ends(tmp_path, fake_hub, http):
+    metrics_port = free_port()
+    server = Server(tmp_path, fake_hub.url, "--metrics-port", str(metrics_port), "--grace-period", "2")
+    api = await started(server, http, fake_hub)
+    await api.client.close()
+    never = asyncio.Event()
+
+    async def endless_body():
+        yield b"files="
+        await never.wait()
+        yield b""
+
+    request = asyncio.create_task(
+        http.post(
+            f"{server.url}{PREFIX}submission/{COURSE}/{ASSIGNMENT}",
+            data=endless_body(),
+            headers={**api.headers_for(STUDENT), "Content-Type": "application/x-www-form-urlencoded"},
+        )
+    )
+    try:
+        await until_metric(http, metrics_port, "ngshare_s3_uploads_in_flight", 1)
+        stopping = asyncio.get_running_loop().time()
+        server.terminate()
+        exit_code = await asyncio.to_thread(server.exit_code, 30)
+        took = asyncio.get_running_loop().time() - stopping
+    finally:
+        request.cancel()
+    assert exit_code == 0
+    assert 2 <= took < 2 + 4, f"stopping took {took:.1f} s with a grace period of 2 s"
+    assert any("still in flight after 2 s" in line for line in server.log_lines())
+
+
 async def until_metric(http: aiohttp.ClientSession, port: int, name: str, wanted: float) -> None:
     for _ in range(200):
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
