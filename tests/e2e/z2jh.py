@@ -49,8 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-# The Secret in which z2jh keeps its generated values (unless fullnameOverride renames it).
-HUB_SECRET = 'hub'
+from deploy.z2jh_facts import HUB_SECRET, secret_key  # noqa: F401 (HUB_SECRET is re-exported)
 
 
 def load_values(path: Path) -> dict:
@@ -78,7 +77,7 @@ def hub_secret(values: dict, existing: dict[str, str] | None = None) -> dict[str
     existing = existing or {}
     secret = {}
     for key, service in (values.get('hub', {}).get('services') or {}).items():
-        name = f'hub.services.{key}.apiToken'
+        name = secret_key(key)
         explicit = (service or {}).get('api_token') or (service or {}).get('apiToken')
         secret[name] = explicit or existing.get(name) or secrets.token_hex(32)
     return secret
@@ -90,7 +89,7 @@ def jupyterhub_services(values: dict, secret: dict[str, str]) -> list[dict]:
     for key, service in copy.deepcopy(values.get('hub', {}).get('services') or {}).items():
         service.setdefault('name', key)
         service.pop('apiToken', None)
-        service['api_token'] = secret[f'hub.services.{key}.apiToken']
+        service['api_token'] = secret[secret_key(key)]
         services.append(service)
     return services
 
