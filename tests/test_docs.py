@@ -19,7 +19,7 @@ def test_document_is_valid_restructuredtext(document: Path) -> None:
         docutils.core.publish_string(
             document.read_text(),
             source_path=str(document),
-            writer_name="null",
+            writer="null",
             settings_overrides={"report_level": 2, "halt_level": 2},
         )
     except docutils.utils.SystemMessage as problem:
