@@ -1,5 +1,6 @@
 """`ngshare-s3` / `python -m ngshare_s3`: start the service, or stop with one clear line.
-`ngshare-s3 fsck ...` checks and repairs the stores instead (see fsck_command)."""
+`ngshare-s3 fsck ...` checks and repairs the stores instead (see fsck_command);
+`ngshare-s3 auditor ...` sets up a read-only account on the bucket (see auditor_command)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 from aiohttp import web
 
-from . import __version__, fsck_command
+from . import __version__, auditor_command, fsck_command
 from .app import make_app, make_metrics_app, make_runner, stop_gracefully
 from .http.keys import METRICS
 from .logs import configure_logging
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fsck"]:
         fsck_command.main(argv[1:])
+        return
+    if argv[:1] == ["auditor"]:
+        auditor_command.main(argv[1:])
         return
     configure_logging("text", debug=False)
     try:
