@@ -10,10 +10,12 @@ from ngshare_s3.stores.errors import DuplicateKey
 from ngshare_s3.stores.metadata.base import (
     Assignment,
     Event,
+    EventQuery,
     Feedback,
     FileRecord,
     Member,
     MetadataStore,
+    InvalidCursor,
     Submission,
 )
 
@@ -406,6 +408,98 @@ async def test_events_in_order_and_by_course(metadata_store: MetadataStore) -> N
     assert await metadata_store.list_events() == events
     assert await metadata_store.list_events("c") == [events[0], events[2]]
     assert await metadata_store.list_events("none") == []
+
+
+def trail() -> list[Event]:
+    """Events of course c (and one of course d) in recording order; several share a time."""
+    return [
+        Event(ts(1), "t", "release assignment", "c", "a"),
+        Event(ts(2), "s1", "submit", "c", "a", "s1", {"timestamp": ts(2)}),
+        Event(ts(2), "s2", "submit", "c", "a", "s2", {"timestamp": ts(2)}),
+        Event(ts(2), "t", "release assignment", "d", "a"),
+        Event(ts(2), "t", "collect submission", "c", "a", "s1"),
+        Event(ts(3), "t", "upload feedback", "c", "a", "s1", {"timestamp": ts(2)}),
+        Event(ts(3), "s1", "submit", "c", "b", "s1"),
+        Event(ts(0), "t", "delete student", "c", None, "s2"),  # a clock behind: still ordered by time
+    ]
+
+
+async def record_all(store: MetadataStore, events: list[Event]) -> None:
+    for event in events:
+        await store.record_event(event)
+
+
+def newest_first(events: list[Event]) -> list[Event]:
+    """By time, newest first; equal times in reverse recording order."""
+    ranked = sorted(enumerate(events), key=lambda pair: (pair[1].at, pair[0]), reverse=True)
+    return [event for _, event in ranked]
+
+
+async def test_event_page_is_newest_first_and_of_one_course(metadata_store: MetadataStore) -> None:
+    events = trail()
+    await record_all(metadata_store, events)
+    page = await metadata_store.page_events(EventQuery("c"))
+    assert page.events == newest_first([e for e in events if e.course_id == "c"])
+    assert page.next is None
+    assert (await metadata_store.page_events(EventQuery("none"))).events == []
+
+
+async def test_event_page_filters(metadata_store: MetadataStore) -> None:
+    events = trail()
+    await record_all(metadata_store, events)
+    in_c = [e for e in events if e.course_id == "c"]
+
+    async def found(**filters) -> list[Event]:
+        return (await metadata_store.page_events(EventQuery("c", **filters))).events
+
+    assert await found(assignment_id="b") == [events[6]]
+    assert await found(assignment_id="a") == newest_first([e for e in in_c if e.assignment_id == "a"])
+    assert await found(student_id="s2") == [events[2], events[7]]
+    assert await found(assignment_id="a", student_id="s1") == [events[5], events[4], events[1]]
+    # What s1 may see: their own actions and the ones about them.
+    assert await found(involving="s1") == [events[6], events[5], events[4], events[1]]
+    assert await found(involving="t") == newest_first([e for e in in_c if e.user_id == "t"])
+    assert await found(involving="s1", student_id="s2") == []
+    assert await found(assignment_id="none") == []
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 8])
+async def test_event_pages_give_every_event_exactly_once(metadata_store: MetadataStore, limit: int) -> None:
+    # Many events at one moment: only a tie-break on creation order keeps the cursor stable.
+    events = [Event(ts(5), f"u{i}", "submit", "c", "a", f"u{i}") for i in range(7)] + trail()
+    await record_all(metadata_store, events)
+    expected = newest_first([e for e in events if e.course_id == "c"])
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await metadata_store.page_events(EventQuery("c", limit=limit, before=cursor))
+        pages += 1
+        assert 0 < len(page.events) <= limit
+        seen += page.events
+        if page.next is None:
+            break
+        cursor = page.next
+    assert seen == expected
+    assert pages == -(-len(expected) // limit)  # no empty last page, even when the count divides evenly
+
+
+async def test_event_pages_with_a_filter_and_later_events(metadata_store: MetadataStore) -> None:
+    events = trail()
+    await record_all(metadata_store, events)
+    first = await metadata_store.page_events(EventQuery("c", student_id="s1", limit=2))
+    assert first.events == [events[6], events[5]]
+    # Events recorded after the first page come before it: the next page is unaffected.
+    await metadata_store.record_event(Event(ts(9), "s1", "submit", "c", "a", "s1"))
+    rest = await metadata_store.page_events(EventQuery("c", student_id="s1", limit=2, before=first.next))
+    assert rest.events == [events[4], events[1]]
+    assert rest.next is None
+
+
+@pytest.mark.parametrize("cursor", ["", "not a cursor", "WzEsMiwzXQ", "bnVsbA", "W10"])
+async def test_an_unreadable_event_cursor_is_refused(metadata_store: MetadataStore, cursor: str) -> None:
+    await record_all(metadata_store, trail())
+    with pytest.raises(InvalidCursor):
+        await metadata_store.page_events(EventQuery("c", before=cursor))
 
 
 # maintenance

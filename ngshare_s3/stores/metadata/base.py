@@ -7,6 +7,8 @@ Lists come back in creation order.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -73,6 +75,58 @@ class Event:
     assignment_id: str | None = None
     student_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_EVENT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """One page of a course's audit trail, newest first. `involving` keeps the events whose
+    user or student is that user (what a student may see); `before` is the `next` cursor of
+    the previous page."""
+
+    course_id: str
+    assignment_id: str | None = None
+    student_id: str | None = None
+    involving: str | None = None
+    limit: int = 100
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[Event]
+    next: str | None
+
+
+class InvalidCursor(ValueError):
+    """A `before` cursor that no page of this store ever handed out."""
+
+
+@dataclass(frozen=True)
+class EventPosition:
+    """Where an event sits in newest-first order: its time, then the store's sequence number,
+    then a tie-break the store may need when sequence numbers can collide (MongoDB's _id)."""
+
+    at: str
+    seq: int
+    tie: str = ""
+
+    def encode(self) -> str:
+        text = json.dumps([self.at, self.seq, self.tie], separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> "EventPosition":
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            at, seq, tie = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        except (ValueError, TypeError, UnicodeError, binascii.Error) as error:
+            raise InvalidCursor(cursor) from error
+        if not (isinstance(at, str) and type(seq) is int and isinstance(tie, str)):
+            raise InvalidCursor(cursor)
+        return cls(at, seq, tie)
 
 
 def as_document(record: Any) -> dict[str, Any]:
@@ -227,7 +281,13 @@ class MetadataStore(ABC):
     async def record_event(self, event: Event) -> None: ...
 
     @abstractmethod
-    async def list_events(self, course_id: str | None = None) -> list[Event]: ...
+    async def list_events(self, course_id: str | None = None) -> list[Event]:
+        """Every event (of the course), in creation order: for dump and fsck."""
+
+    @abstractmethod
+    async def page_events(self, query: EventQuery) -> EventPage:
+        """One page of the course's events, newest first (time, then creation order), filtered
+        and cut by the database itself. Raise InvalidCursor for a `before` it cannot read."""
 
     # maintenance
     @abstractmethod

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, ParamSpec, TypeVar
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, uri_parser
 from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
@@ -30,6 +31,10 @@ from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
     Assignment,
     Event,
+    EventPage,
+    EventPosition,
+    EventQuery,
+    InvalidCursor,
     Feedback,
     FileRecord,
     Member,
@@ -88,12 +93,17 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], bool]]] = {
             True,
         )
     ],
-    "events": [([("course_id", ASCENDING), ("seq", ASCENDING)], False)],
+    "events": [
+        ([("course_id", ASCENDING), ("seq", ASCENDING)], False),
+        ([("course_id", ASCENDING), ("at", ASCENDING), ("seq", ASCENDING)], False),
+    ],
 }
 
 CREATION_ORDER = [("seq", ASCENDING), ("_id", ASCENDING)]
 OLDEST_FIRST = [("timestamp", ASCENDING), ("seq", ASCENDING)]
 NEWEST_FIRST = [("timestamp", DESCENDING), ("seq", DESCENDING)]
+# Replicas number events by their own clocks, so two may share a seq: _id breaks that tie.
+EVENTS_NEWEST_FIRST = [("at", DESCENDING), ("seq", DESCENDING), ("_id", DESCENDING)]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -168,6 +178,32 @@ def _event_from(d: dict[str, Any]) -> Event:
     return Event(
         d["at"], d["user_id"], d["action"], d["course_id"], d["assignment_id"], d["student_id"], d["detail"]
     )
+
+
+def event_page_filter(query: EventQuery) -> dict[str, Any]:
+    """The find() filter of one page: every condition in the database, none in Python."""
+    conditions: list[dict[str, Any]] = [{"course_id": query.course_id}]
+    if query.assignment_id is not None:
+        conditions.append({"assignment_id": query.assignment_id})
+    if query.student_id is not None:
+        conditions.append({"student_id": query.student_id})
+    if query.involving is not None:
+        conditions.append({"$or": [{"user_id": query.involving}, {"student_id": query.involving}]})
+    if query.before is not None:
+        p = EventPosition.decode(query.before)
+        if not ObjectId.is_valid(p.tie):
+            raise InvalidCursor(query.before)
+        tie = ObjectId(p.tie)
+        conditions.append(
+            {
+                "$or": [
+                    {"at": {"$lt": p.at}},
+                    {"at": p.at, "seq": {"$lt": p.seq}},
+                    {"at": p.at, "seq": p.seq, "_id": {"$lt": tie}},
+                ]
+            }
+        )
+    return {"$and": conditions}
 
 
 def _key_of(document: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -474,6 +510,17 @@ class MongoMetadataStore(MetadataStore):
     async def list_events(self, course_id: str | None = None) -> list[Event]:
         query = {} if course_id is None else {"course_id": course_id}
         return [_event_from(d) async for d in self._db.events.find(query).sort(CREATION_ORDER)]
+
+    @translated
+    async def page_events(self, query: EventQuery) -> EventPage:
+        found = self._db.events.find(event_page_filter(query)).sort(EVENTS_NEWEST_FIRST).limit(query.limit + 1)
+        documents = [d async for d in found]
+        page = documents[: query.limit]
+        following = None
+        if len(documents) > query.limit:
+            last = page[-1]
+            following = EventPosition(last["at"], last["seq"], str(last["_id"])).encode()
+        return EventPage([_event_from(d) for d in page], following)
 
     # maintenance
     @translated

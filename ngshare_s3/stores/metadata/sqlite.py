@@ -24,6 +24,9 @@ from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
     Assignment,
     Event,
+    EventPage,
+    EventPosition,
+    EventQuery,
     Feedback,
     FileRecord,
     Member,
@@ -87,6 +90,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_course ON events (course_id);
+CREATE INDEX IF NOT EXISTS events_by_course_time ON events (course_id, at, seq);
 """
 
 COLLECTIONS = ("courses", "members", "assignments", "submissions", "events")
@@ -166,6 +170,29 @@ EVENT_COLUMNS = "at, user_id, action, course_id, assignment_id, student_id, deta
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"
 SELECT_COURSE_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE course_id = ? ORDER BY seq"
+# seq is the rowid, unique: equal times still have one order, so a cursor never skips or repeats.
+NEWEST_EVENTS_FIRST = " ORDER BY at DESC, seq DESC LIMIT ?"
+
+
+def event_page_query(query: EventQuery) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT of one page (one row more than the limit, to tell whether another follows)."""
+    conditions, params = ["course_id = ?"], [query.course_id]
+    if query.assignment_id is not None:
+        conditions.append("assignment_id = ?")
+        params.append(query.assignment_id)
+    if query.student_id is not None:
+        conditions.append("student_id = ?")
+        params.append(query.student_id)
+    if query.involving is not None:
+        conditions.append("(user_id = ? OR student_id = ?)")
+        params += [query.involving, query.involving]
+    if query.before is not None:
+        position = EventPosition.decode(query.before)
+        conditions.append("(at < ? OR (at = ? AND seq < ?))")
+        params += [position.at, position.at, position.seq]
+    where = " AND ".join(conditions)
+    sql = f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE {where}{NEWEST_EVENTS_FIRST}"
+    return sql, (*params, query.limit + 1)
 
 # Primary result codes that mean the file cannot be used right now (rather than a bug in a query).
 UNAVAILABLE_CODES = {
@@ -524,6 +551,15 @@ class SqliteMetadataStore(MetadataStore):
         else:
             rows = await self._rows(SELECT_COURSE_EVENTS, (course_id,))
         return [_event_from_row(row) for row in rows]
+
+    async def page_events(self, query: EventQuery) -> EventPage:
+        rows = await self._rows(*event_page_query(query))
+        page = rows[: query.limit]
+        following = None
+        if len(rows) > query.limit:
+            seq, at = page[-1][0], page[-1][1]
+            following = EventPosition(at, seq).encode()
+        return EventPage([_event_from_row(row[1:]) for row in page], following)
 
     # maintenance
     async def dump(self) -> dict[str, list[dict[str, Any]]]:
