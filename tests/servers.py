@@ -345,18 +345,21 @@ def start(
     raise AssertionError("unreachable")
 
 
-def start_minio(folder: Path) -> Server:
-    """MinIO on one drive in `folder/data`, with the credentials MINIO_USER / MINIO_PASSWORD."""
+def start_minio(folder: Path, console_port: int | None = None) -> Server:
+    """MinIO on one drive in `folder/data`, with the credentials MINIO_USER / MINIO_PASSWORD.
+    Its console (object browser) listens on 127.0.0.1:`console_port` if one is given."""
     program = binary(MINIO)
+    console = ["--console-address", f"127.0.0.1:{console_port}"] if console_port else []
     return start(
         "minio",
         folder,
-        lambda port: [str(program), "server", str(folder / "data"), "--address", f"127.0.0.1:{port}"],
+        lambda port: [str(program), "server", str(folder / "data"), "--address", f"127.0.0.1:{port}", *console],
         _http_answers("/minio/health/live"),
         {
             "MINIO_ROOT_USER": MINIO_USER,
             "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
-            "MINIO_BROWSER": "off",  # no console, so no second port to pick
+            # Without a console port, no console, so no second port to pick.
+            "MINIO_BROWSER": "on" if console_port else "off",
             "MINIO_UPDATE": "off",
         },
     )
