@@ -33,20 +33,29 @@ c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
 
-# The exchange, started and stopped by the Hub (a managed service).
-c.JupyterHub.services = [
-    {
+# The exchange, started and stopped by the Hub (a managed service); with `run.py --production`
+# an external service instead: replicas run.py started, behind one address.
+exchange = {
+    "name": "ngshare",
+    "url": "http://127.0.0.1:10101",
+    "command": [
+        sys.executable, "-m", "ngshare_s3",
+        "--admins", "admin",
+        "--database", f"sqlite:///{STATE / 'ngshare.db'}",
+        "--storage", str(STATE / "files"),
+        "--host", "127.0.0.1",
+    ],
+    "timeout": 10,
+}
+if os.environ.get("DEMO_EXCHANGE_URL"):
+    exchange = {
         "name": "ngshare",
-        "url": "http://127.0.0.1:10101",
-        "command": [
-            sys.executable, "-m", "ngshare_s3",
-            "--admins", "admin",
-            "--database", f"sqlite:///{STATE / 'ngshare.db'}",
-            "--storage", str(STATE / "files"),
-            "--host", "127.0.0.1",
-        ],
+        "url": os.environ["DEMO_EXCHANGE_URL"],
+        "api_token": os.environ["DEMO_EXCHANGE_TOKEN"],
         "timeout": 10,
-    },
+    }
+c.JupyterHub.services = [
+    exchange,
     # A token-only service with which run.py creates the users' terminal tokens.
     {"name": "demo-launcher", "api_token": os.environ["DEMO_LAUNCHER_TOKEN"]},
 ]

@@ -2,9 +2,15 @@
 
     make demo                          # installs what it needs, then runs this file
     .venv/bin/python demo/run.py --reset   # the same, starting from an empty .demo/
+    .venv/bin/python demo/run.py --production   # make demo DEMO_ARGS=--production
+
+With --production the exchange runs as a deployment would run it: MongoDB (FerretDB) and
+MinIO (built by `make install`), two ngshare_s3 replicas behind one address, MinIO's console
+on 127.0.0.1:9001 and a read-only auditor account (see demo/production.py).
 
 All state lives in .demo/: the Hub's database and cookie secret, the exchange's database
-(ngshare.db) and files (files/), and each user's home (home/<user>). Ctrl-C stops the Hub,
+(ngshare.db) and files (files/) or, with --production, its servers' data (production/), and
+each user's home (home/<user>). Ctrl-C stops the Hub,
 which stops its proxy, the exchange service and the users' servers.
 """
 
@@ -88,9 +94,9 @@ def prepare_homes() -> None:
         nbformat.write(sample_assignment(), source)
 
 
-def busy_ports() -> list[str]:
+def busy_ports(ports: dict[int, str]) -> list[str]:
     busy = []
-    for port, what in PORTS.items():
+    for port, what in ports.items():
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 busy.append(f"127.0.0.1:{port} ({what})")
@@ -147,7 +153,7 @@ def stop_orphaned_proxy() -> None:
     pid_file.unlink()
 
 
-def recipe(tokens: dict[str, str]) -> str:
+def recipe(tokens: dict[str, str], production: str = "") -> str:
     venv_bin = Path(sys.executable).parent
     shells = "\n".join(
         f"  {user}:\n"
@@ -162,7 +168,7 @@ The demo is running.
   JupyterHub  {HUB_URL}   users: {", ".join(USERS)}   password: {PASSWORD}
   ngshare_s3  {EXCHANGE_URL}/   (health check: {EXCHANGE_URL}/healthz)
   state       {STATE}   (start again with --reset to wipe it)
-
+{production}
 Try nbgrader against the exchange, as several users. Either log in as each user at
 {HUB_URL} and open a Terminal (File > New > Terminal; it is already set up), or open
 one terminal per user on this machine and paste that user's line:
@@ -194,9 +200,21 @@ Ctrl-C stops everything.
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reset", action="store_true", help="wipe .demo/ first")
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="run the exchange on MinIO + FerretDB, two replicas behind one address, "
+        "with MinIO's console and a read-only auditor account",
+    )
     args = parser.parse_args()
 
-    busy = busy_ports()
+    ports = dict(PORTS)
+    if args.production:
+        from production import CONSOLE_PORT
+
+        del ports[10101]
+        ports[CONSOLE_PORT] = "MinIO's console"
+    busy = busy_ports(ports)
     if busy:
         print("The demo needs these ports, which are in use:", *busy, sep="\n  ", file=sys.stderr)
         return 1
@@ -207,6 +225,21 @@ def main() -> int:
 
     launcher_token = secrets.token_hex(32)
     env = dict(os.environ, DEMO_LAUNCHER_TOKEN=launcher_token)
+    stack = None
+    service_url = "http://127.0.0.1:10101"
+    if args.production:
+        from production import Stack
+        from servers import ServerUnavailable
+
+        stack = Stack(STATE / "production", secrets.token_hex(32), HUB_API)
+        try:
+            stack.start()
+        except (ServerUnavailable, RuntimeError, subprocess.CalledProcessError) as error:
+            stack.stop()
+            print(f"The production-like exchange did not start: {error}", file=sys.stderr)
+            return 1
+        service_url = stack.exchange_url
+        env.update(DEMO_EXCHANGE_URL=service_url, DEMO_EXCHANGE_TOKEN=stack.service_token)
     # The proxy and nbgrader's commands must be found however this file was started.
     env["PATH"] = os.pathsep.join(
         [str(ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent), env.get("PATH", "")]
@@ -231,11 +264,11 @@ def main() -> int:
         # The Hub's API, then the service it starts, then the proxy's route to that service.
         ready = (
             wait_for(f"{HUB_API}/", hub, 60)
-            and wait_for("http://127.0.0.1:10101/healthz", hub, 15)
+            and wait_for(f"{service_url}/healthz", hub, 15)
             and wait_for(f"{EXCHANGE_URL}/healthz", hub, 15)
         )
         if ready:
-            print(recipe(user_tokens(launcher_token)), flush=True)
+            print(recipe(user_tokens(launcher_token), stack.recipe() if stack else ""), flush=True)
         elif hub.poll() is None:
             print(f"{EXCHANGE_URL}/healthz does not answer: see the log above.", file=sys.stderr)
         status = hub.wait()
@@ -250,6 +283,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 hub.kill()
         stop_orphaned_proxy()
+        if stack is not None:
+            stack.stop()
 
 
 if __name__ == "__main__":
