@@ -43,6 +43,7 @@ class Action(Enum):
     GET_SUBMISSION = "GET submission"
     UPLOAD_FEEDBACK = "POST feedback"
     GET_FEEDBACK = "GET feedback"
+    LIST_EVENTS = "GET events"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ RULES: dict[Action, Rule] = {
     Action.GET_SUBMISSION: Rule(Level.INSTRUCTOR),
     Action.UPLOAD_FEEDBACK: Rule(Level.INSTRUCTOR),
     Action.GET_FEEDBACK: Rule(Level.INSTRUCTOR, self_allowed=True),
+    # Not in ngshare: members pass, and a student then sees only the events about themselves.
+    Action.LIST_EVENTS: Rule(Level.MEMBER),
 }
 
 

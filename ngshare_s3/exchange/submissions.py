@@ -78,4 +78,5 @@ async def get_submission(
     if timestamp and wanted is None:
         raise NotFound("Submission not found")
     submission = await ex.require_submission(assignment, student_id, wanted)
+    await ex.record(caller, "collect submission", course_id, assignment_id, student_id, timestamp=submission.timestamp)
     return FileTree(submission_files(submission), gone="Submission not found"), submission.timestamp

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..exchange import assignments, courses, feedback, maintenance, rosters, submissions
+from ..exchange import assignments, courses, events, feedback, maintenance, rosters, submissions
 from ..exchange.permissions import Caller
 from .arguments import Arguments
 from .auth import authenticated
@@ -179,6 +179,17 @@ async def get_feedback(request: web.Request, caller: Caller) -> web.StreamRespon
         exchange, caller, *ids(request, "course", "assignment", "user"), args.query("timestamp")
     )
     return await send_tree(request, exchange, tree, args.flag("list_only"), timestamp=timestamp)
+
+
+@authenticated
+async def list_events(request: web.Request, caller: Caller) -> web.Response:
+    """Not in ngshare: the course's audit trail, a page at a time."""
+    args = await Arguments.of(request)
+    page = await events.list_events(
+        request.app[EXCHANGE], caller, *ids(request, "course"),
+        args.get("assignment"), args.get("student"), args.get("limit"), args.get("before"),
+    )
+    return ok(**page)
 
 
 @authenticated

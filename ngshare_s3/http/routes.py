@@ -50,3 +50,5 @@ def add_routes(app: web.Application, prefix: str, metrics: bool) -> None:
     router.add_get(path("submission/{course}/{assignment}/{user}"), api.get_submission, allow_head=False)
     router.add_post(path("feedback/{course}/{assignment}/{user}"), api.upload_feedback)
     router.add_get(path("feedback/{course}/{assignment}/{user}"), api.get_feedback, allow_head=False)
+    # An addition to ngshare's API, which its clients never call.
+    router.add_get(path("events/{course}"), api.list_events, allow_head=False)

@@ -91,6 +91,8 @@ MATRIX = {
     "GET feedback": Row(
         "GET", "feedback/c1/a1/{self}", everyone(ALLOWED, ALLOWED, ALLOWED, STUDENT_NOT_FOUND), {"timestamp": "{timestamp}"}
     ),
+    # Not in ngshare: the audit trail.
+    "GET events": Row("GET", "events/c1", everyone(ALLOWED, ALLOWED, ALLOWED, NOT_RELATED)),
 }
 
 CASES = [(name, role) for name in MATRIX for role in ROLES]

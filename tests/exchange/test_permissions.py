@@ -31,6 +31,7 @@ SUBMIT                    y y y -
 GET_SUBMISSION            y y - -
 UPLOAD_FEEDBACK           y y - -
 GET_FEEDBACK              y y s s
+LIST_EVENTS               y y y -
 """
 CALLERS = {
     "admin": Standing("root", is_admin=True),
