@@ -178,3 +178,59 @@ async def test_concurrent_puts(object_store: ObjectStore) -> None:
     await asyncio.gather(*(put(object_store, k, v) for k, v in bodies.items()))
     for key, body in bodies.items():
         assert await read_all(object_store.get(key)) == body
+
+
+# Metadata: kept exactly by backends that keep it, checked and dropped by those that do not.
+
+ODD_METADATA = {
+    "kind": "submission",
+    "path": "notes/résumé ü.txt",
+    "percent": "100% done & a+b=c?.txt",
+    "spaces": "  two  spaces at both ends  ",
+    "wide": "中文/😀\ttab",
+    "empty": "",
+    "timestamp": "2026-12-02 19:43:23.123456",
+    "md5": md5(b"x"),
+}
+
+
+def expected_metadata(store: ObjectStore, metadata: dict[str, str]) -> dict[str, str]:
+    return metadata if store.keeps_metadata else {}
+
+
+async def test_metadata_round_trip(object_store: ObjectStore) -> None:
+    await object_store.put(PREFIX + "f", chunks_of(b"x"), md5(b"x"), ODD_METADATA)
+    assert await object_store.metadata(PREFIX + "f") == expected_metadata(object_store, ODD_METADATA)
+    assert await read_all(object_store.get(PREFIX + "f")) == b"x"
+
+
+async def test_metadata_of_a_multi_chunk_body(object_store: ObjectStore) -> None:
+    data = hashlib.sha256(b"seed").digest() * ((2 * CHUNK_SIZE + 12345) // 32)
+    about = {"path": "big % ü.bin", "md5": md5(data)}
+    await object_store.put(PREFIX + "big", chunks_of(data, CHUNK_SIZE // 3 + 7), md5(data), about)
+    assert await object_store.metadata(PREFIX + "big") == expected_metadata(object_store, about)
+
+
+async def test_no_metadata_reads_back_empty(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "f", b"x")
+    assert await object_store.metadata(PREFIX + "f") == {}
+
+
+async def test_overwrite_replaces_the_metadata(object_store: ObjectStore) -> None:
+    await object_store.put(PREFIX + "f", chunks_of(b"1"), md5(b"1"), {"one": "1", "both": "a"})
+    await object_store.put(PREFIX + "f", chunks_of(b"2"), md5(b"2"), {"both": "b"})
+    assert await object_store.metadata(PREFIX + "f") == expected_metadata(object_store, {"both": "b"})
+
+
+async def test_metadata_of_missing(object_store: ObjectStore) -> None:
+    await put(object_store, PREFIX + "sub/file", b"x")
+    for key in (PREFIX + "missing", PREFIX + "sub"):
+        with pytest.raises(ObjectNotFound):
+            await object_store.metadata(key)
+
+
+@pytest.mark.parametrize("name", ["Kind", "x_y", "", "-x", "é"])
+async def test_bad_metadata_name_stores_nothing(object_store: ObjectStore, name: str) -> None:
+    with pytest.raises(ValueError, match="metadata name"):
+        await object_store.put(PREFIX + "f", chunks_of(b"x"), md5(b"x"), {name: "v"})
+    assert await keys(object_store) == []

@@ -141,11 +141,14 @@ async def test_large_body_goes_up_as_one_multipart_object(
     server: S3Server, store: S3ObjectStore
 ) -> None:
     data = large_body()
-    await store.put("courses/c/big.bin", chunks_of(data, CHUNK_SIZE // 3 + 7), md5(data))
+    about = {"path": "big ü.bin", "md5": md5(data)}
+    await store.put("courses/c/big.bin", chunks_of(data, CHUNK_SIZE // 3 + 7), md5(data), about)
     assert raw_keys(server, store.bucket, store.prefix) == [store.prefix + "courses/c/big.bin"]
     head = server.client().head_object(Bucket=store.bucket, Key=store.prefix + "courses/c/big.bin")
     assert head["ContentLength"] == len(data)
     assert head["ETag"].strip('"').endswith("-3")  # a multipart object of three parts
+    assert head["Metadata"] == {"path": "big %C3%BC.bin", "md5": md5(data)}  # given at the start
+    assert await store.metadata("courses/c/big.bin") == about
     assert await read_all(store.get("courses/c/big.bin")) == data
     assert pending_uploads(server, store) == []
 
@@ -155,6 +158,18 @@ async def test_small_body_goes_up_in_one_request(server: S3Server, store: S3Obje
     await store.put("f", chunks_of(data), md5(data))
     head = server.client().head_object(Bucket=store.bucket, Key=store.prefix + "f")
     assert head["ETag"].strip('"') == md5(data)
+
+
+async def test_metadata_is_stored_percent_encoded(server: S3Server, store: S3ObjectStore) -> None:
+    """What a console or another client shows: ASCII headers, readable where safe."""
+    about = {"path": "notes/résumé ü.txt", "other": "50% & more ", "uploader": "ann@example.org"}
+    await store.put("f", chunks_of(b"x"), md5(b"x"), about)
+    head = server.client().head_object(Bucket=store.bucket, Key=store.prefix + "f")
+    assert head["Metadata"] == {
+        "path": "notes/r%C3%A9sum%C3%A9 %C3%BC.txt",
+        "other": "50%25 %26 more%20",
+        "uploader": "ann@example.org",
+    }
 
 
 async def test_large_body_with_wrong_md5_leaves_nothing(

@@ -3,16 +3,32 @@
 Bodies stream in and out as async iterators of bytes, so a large file never has to sit whole
 in memory. Every put carries the MD5 the caller computed; the store refuses a body that does
 not match it, so a corrupted upload never becomes visible.
+
+A put may also carry user metadata (S3's `x-amz-meta-*`), which lets a person browsing the
+bucket tell what an object is without the database. It travels in HTTP headers, so every value
+is stored percent-encoded UTF-8; the encoding lives here, once, for every backend.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote, unquote
 
 CHUNK_SIZE = 1 << 20
+
+# Left readable in a console's object details; everything else becomes %XX of its UTF-8 bytes.
+METADATA_SAFE = " /:@-._~"
+
+# Metadata names as every S3 server keeps them: S3 lower-cases them on the way in.
+METADATA_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+EDGE_SPACES = re.compile(r"^ +| +$")
+
+NO_METADATA: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -29,11 +45,30 @@ async def chunks_of(data: bytes, size: int = CHUNK_SIZE) -> AsyncIterator[bytes]
         yield bytes(view[start : start + size])
 
 
+def encode_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Header-safe values: percent-encoded UTF-8. A space at either end is encoded too, as
+    HTTP would strip it."""
+    encoded = {}
+    for name, value in metadata.items():
+        if not METADATA_NAME.fullmatch(name):
+            raise ValueError(f"invalid metadata name {name!r}: lower-case letters, digits, hyphens")
+        text = quote(value, safe=METADATA_SAFE)
+        encoded[name] = EDGE_SPACES.sub(lambda spaces: "%20" * len(spaces[0]), text)
+    return encoded
+
+
+def decode_metadata(stored: Mapping[str, str]) -> dict[str, str]:
+    """The values encode_metadata was given, from what a server gives back."""
+    return {name.lower(): unquote(value) for name, value in stored.items()}
+
+
 async def read_all(chunks: AsyncIterable[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
 
 
 class ObjectStore(ABC):
+    keeps_metadata = True  # False: put() checks the metadata, metadata() answers {}
+
     @abstractmethod
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the backend answers."""
@@ -42,8 +77,16 @@ class ObjectStore(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    async def put(self, key: str, body: AsyncIterable[bytes], md5: str) -> None:
-        """Store a whole object, atomically: readers see all of it or none of it."""
+    async def put(
+        self, key: str, body: AsyncIterable[bytes], md5: str, metadata: Mapping[str, str] = NO_METADATA
+    ) -> None:
+        """Store a whole object with its metadata, atomically: readers see all of it or none.
+        A backend that keeps no metadata ignores it."""
+
+    @abstractmethod
+    async def metadata(self, key: str) -> dict[str, str]:
+        """The metadata the object was stored with (decoded), {} from a backend that keeps
+        none; raises ObjectNotFound if absent."""
 
     @abstractmethod
     def get(self, key: str) -> AsyncIterator[bytes]:

@@ -12,12 +12,12 @@ import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import BinaryIO
 
 from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreUnavailable
-from .base import CHUNK_SIZE, ObjectInfo, ObjectStore
+from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, encode_metadata
 
 TEMP_FOLDER = ".tmp"
 
@@ -71,6 +71,8 @@ def _open_for_reading(path: str) -> BinaryIO:
 class FilesystemObjectStore(ObjectStore):
     """Objects as plain files laid out like their keys, so an administrator can browse them."""
 
+    keeps_metadata = False
+
     def __init__(self, root: str) -> None:
         self.root = root
         self._temp = os.path.join(root, TEMP_FOLDER)
@@ -106,7 +108,13 @@ class FilesystemObjectStore(ObjectStore):
     async def close(self) -> None:
         pass
 
-    async def put(self, key: str, body: AsyncIterable[bytes], md5: str) -> None:
+    async def put(
+        self, key: str, body: AsyncIterable[bytes], md5: str, metadata: Mapping[str, str] = NO_METADATA
+    ) -> None:
+        """The metadata is not kept: nobody browses this folder in an object console, and the
+        database already records everything it would say. It is checked all the same, so a
+        put that one backend refuses is refused by every backend."""
+        encode_metadata(metadata)
         path = self._path(key)
         try:
             fd, temp = await asyncio.to_thread(tempfile.mkstemp, dir=self._temp)
@@ -186,6 +194,13 @@ class FilesystemObjectStore(ObjectStore):
                 yield chunk
         finally:
             await asyncio.to_thread(file.close)
+
+    async def metadata(self, key: str) -> dict[str, str]:
+        """None is kept (see put); the object must exist all the same."""
+        path = self._path(key)
+        if not await asyncio.to_thread(os.path.isfile, path):
+            raise ObjectNotFound(key)
+        return {}
 
     async def delete(self, keys: Iterable[str]) -> None:
         paths = [self._path(key) for key in keys]

@@ -23,7 +23,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
 from typing import Any, TypeVar
@@ -33,7 +33,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreUnavailable
-from .base import CHUNK_SIZE, ObjectInfo, ObjectStore
+from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, decode_metadata, encode_metadata
 
 SCHEME = "s3://"
 
@@ -291,7 +291,9 @@ class S3ObjectStore(ObjectStore):
         self._closed = True
         await _close(self._executor, self)
 
-    async def put(self, key: str, body: AsyncIterable[bytes], md5: str) -> None:
+    async def put(
+        self, key: str, body: AsyncIterable[bytes], md5: str, metadata: Mapping[str, str] = NO_METADATA
+    ) -> None:
         """Upload in one request when small, as a multipart upload when large.
 
         Either way the server gets each request's Content-MD5 and refuses a body damaged on the
@@ -299,6 +301,7 @@ class S3ObjectStore(ObjectStore):
         """
         name = self._name(key)
         expected = _md5_digest(md5)
+        headers = encode_metadata(metadata)
         whole = hashlib.md5()
         buffer = bytearray()
         upload: _MultipartUpload | None = None
@@ -307,12 +310,12 @@ class S3ObjectStore(ObjectStore):
                 buffer += chunk
                 while len(buffer) > MULTIPART_THRESHOLD:
                     if upload is None:
-                        upload = await _MultipartUpload.start(self, name)
+                        upload = await _MultipartUpload.start(self, name, headers)
                     part = buffer[:MULTIPART_THRESHOLD]
                     del buffer[:MULTIPART_THRESHOLD]
                     await upload.send(part, whole)
             if upload is None:
-                await self._call(self._put_small, name, buffer, expected)
+                await self._call(self._put_small, name, buffer, expected, headers)
             else:
                 await upload.finish(buffer, whole, expected)
         except BaseException:
@@ -320,13 +323,17 @@ class S3ObjectStore(ObjectStore):
                 await upload.abort()
             raise
 
-    def _put_small(self, name: str, data: bytearray, expected: bytes) -> None:
+    def _put_small(self, name: str, data: bytearray, expected: bytes, metadata: dict[str, str]) -> None:
         """Check the body's MD5, then send it with that MD5 for the server to check again."""
         if hashlib.md5(data).digest() != expected:
             raise ChecksumMismatch(f"{name}: body MD5 differs from {expected.hex()}")
         try:
             self._client.put_object(
-                Bucket=self.bucket, Key=name, Body=data, ContentMD5=_content_md5(expected)
+                Bucket=self.bucket,
+                Key=name,
+                Body=data,
+                ContentMD5=_content_md5(expected),
+                Metadata=metadata,
             )
         except botocore.exceptions.ClientError as e:
             if _error_code(e) in ("BadDigest", "InvalidDigest"):
@@ -349,6 +356,16 @@ class S3ObjectStore(ObjectStore):
         finally:
             # Only closes the socket (no request), so it is safe here even while finalizing.
             stream.close()
+
+    async def metadata(self, key: str) -> dict[str, str]:
+        name = self._name(key)
+        try:
+            response = await self._call(self._client.head_object, Bucket=self.bucket, Key=name)
+        except botocore.exceptions.ClientError as e:
+            if _error_code(e) in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from None
+            raise
+        return decode_metadata(response.get("Metadata", {}))
 
     async def delete(self, keys: Iterable[str]) -> None:
         names = [self._name(key) for key in keys]  # all checked before anything is deleted
@@ -393,9 +410,12 @@ class _MultipartUpload:
         self.parts: list[dict[str, Any]] = []
 
     @classmethod
-    async def start(cls, store: S3ObjectStore, name: str) -> _MultipartUpload:
+    async def start(cls, store: S3ObjectStore, name: str, metadata: dict[str, str]) -> _MultipartUpload:
+        """The metadata goes with the start: S3 gives it to the object on completion."""
         client = store._client
-        response = await store._call(client.create_multipart_upload, Bucket=store.bucket, Key=name)
+        response = await store._call(
+            client.create_multipart_upload, Bucket=store.bucket, Key=name, Metadata=metadata
+        )
         return cls(store, name, response["UploadId"])
 
     async def send(self, part: bytearray, whole: hashlib._Hash) -> None:
