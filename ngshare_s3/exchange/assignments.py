@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Assignment
 from . import keys, timestamps
-from .context import Exchange, FileTree, feedback_files, release_files, submission_files
+from .context import Exchange, FileTree, Provenance, feedback_files, release_files, submission_files
 from .errors import Conflict
 from .files import decode_files
 from .limits import check_id
@@ -34,8 +34,10 @@ async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assig
     uploads = decode_files(files)
     check_id("Assignment id", assignment_id)
     release_id = keys.new_id()
-    records = await ex.write_files(keys.release_prefix(course_id, assignment_id, release_id), uploads)
-    assignment = Assignment(course_id, assignment_id, release_id, timestamps.now(), records)
+    released_at = timestamps.now()
+    provenance = Provenance("release", course_id, assignment_id, None, released_at, caller.name)
+    records = await ex.write_files(keys.release_prefix(course_id, assignment_id, release_id), uploads, provenance)
+    assignment = Assignment(course_id, assignment_id, release_id, released_at, records)
     try:
         await ex.metadata.create_assignment(assignment)
     except DuplicateKey as error:

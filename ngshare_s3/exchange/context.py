@@ -28,6 +28,32 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What each stored object says about itself (S3 user metadata), so that a person browsing
+    the bucket sees what it is, whose, and since when, without the database."""
+
+    kind: str  # release, submission or feedback
+    course_id: str
+    assignment_id: str
+    student_id: str | None  # None for a release
+    timestamp: str  # release time, submission timestamp, or the timestamp feedback answers
+    uploader: str
+
+    def describe(self, file: FileRecord) -> dict[str, str]:
+        student = {} if self.student_id is None else {"student": self.student_id}
+        return {
+            "kind": self.kind,
+            "course": self.course_id,
+            "assignment": self.assignment_id,
+            **student,
+            "path": file.path,
+            "timestamp": self.timestamp,
+            "uploader": self.uploader,
+            "md5": file.md5,
+        }
+
+
+@dataclass(frozen=True)
 class FileTree:
     """Files to send back. `gone` is the 404 message if their bodies vanish mid-read
     (a delete that raced the download)."""
@@ -126,17 +152,20 @@ class Exchange:
         return found[-1]
 
     # file bodies
-    async def write_files(self, prefix: str, files: Sequence[UploadedFile]) -> tuple[FileRecord, ...]:
+    async def write_files(
+        self, prefix: str, files: Sequence[UploadedFile], provenance: Provenance
+    ) -> tuple[FileRecord, ...]:
         """Upload every body before any metadata points at them; on failure remove what landed."""
         records = tuple(FileRecord(f.path, f.md5, f.size) for f in files)
         targets = stored_files(prefix, records)
         limit = asyncio.Semaphore(PARALLEL_UPLOADS)
 
-        async def upload(target: StoredFile, file: UploadedFile) -> None:
+        async def upload(target: StoredFile, file: UploadedFile, record: FileRecord) -> None:
             async with limit:
-                await self.objects.put(target.key, file.chunks(), target.md5)
+                await self.objects.put(target.key, file.chunks(), target.md5, provenance.describe(record))
 
-        results = await asyncio.gather(*(upload(t, f) for t, f in zip(targets, files)), return_exceptions=True)
+        uploads = (upload(t, f, r) for t, f, r in zip(targets, files, records))
+        results = await asyncio.gather(*uploads, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self.discard(targets)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ..stores.metadata.base import Feedback
 from . import keys, timestamps
-from .context import Exchange, FileTree, feedback_files, stored_files
+from .context import Exchange, FileTree, Provenance, feedback_files, stored_files
 from .errors import BadRequest, NotFound
 from .files import decode_files
 from .permissions import Action, Caller
@@ -36,7 +36,8 @@ async def upload_feedback(
     uploads = decode_files(files)
     feedback_id = keys.new_id()
     prefix = keys.feedback_prefix(course_id, assignment_id, student_id, submission.submission_id, feedback_id)
-    records = await ex.write_files(prefix, uploads)
+    provenance = Provenance("feedback", course_id, assignment_id, student_id, canonical, caller.name)
+    records = await ex.write_files(prefix, uploads, provenance)
     found, previous = await ex.metadata.replace_feedback(
         course_id, assignment_id, student_id, canonical, Feedback(feedback_id, timestamps.now(), records)
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..stores.metadata.base import Assignment, Feedback, Member, Submission
 from . import keys, timestamps
-from .context import Exchange
+from .context import Exchange, Provenance
 from .errors import BadRequest, Forbidden
 from .permissions import Caller
 from .files import UploadedFile
@@ -45,7 +45,9 @@ def _text_file(path: str, text: str) -> UploadedFile:
 async def load_fixture(ex: Exchange) -> None:
     """The data ngshare's own test suite is written against (spec §3)."""
     meta = ex.metadata
+    instructors = {}
     for course_id, instructor, student in (("course1", "kevin", "lawrence"), ("course2", "abigail", "eric")):
+        instructors[course_id] = instructor
         await meta.create_course(course_id)
         await meta.add_member(Member(course_id, instructor, "instructor"))
         await meta.add_member(Member(course_id, student, "student"))
@@ -56,8 +58,11 @@ async def load_fixture(ex: Exchange) -> None:
         ("course2", "assignment2b", "file1", "11111"),
     ):
         release_id = keys.new_id()
-        records = await ex.write_files(keys.release_prefix(course_id, assignment_id, release_id), [_text_file(path, text)])
-        await meta.create_assignment(Assignment(course_id, assignment_id, release_id, timestamps.now(), records))
+        released_at = timestamps.now()
+        provenance = Provenance("release", course_id, assignment_id, None, released_at, instructors[course_id])
+        prefix = keys.release_prefix(course_id, assignment_id, release_id)
+        records = await ex.write_files(prefix, [_text_file(path, text)], provenance)
+        await meta.create_assignment(Assignment(course_id, assignment_id, release_id, released_at, records))
         releases[assignment_id] = release_id
     for timestamp, path, text, feedback in (
         ("2020-01-01 00:00:00.000000", "file3", "33333", ("file5", "55555")),
@@ -65,12 +70,15 @@ async def load_fixture(ex: Exchange) -> None:
     ):
         submission_id = keys.new_id()
         prefix = keys.submission_prefix("course1", "challenge", "lawrence", submission_id)
-        records = await ex.write_files(prefix, [_text_file(path, text)])
+        submitted = Provenance("submission", "course1", "challenge", "lawrence", timestamp, "lawrence")
+        records = await ex.write_files(prefix, [_text_file(path, text)], submitted)
         given = None
         if feedback:
             feedback_id = keys.new_id()
             feedback_prefix = keys.feedback_prefix("course1", "challenge", "lawrence", submission_id, feedback_id)
-            given = Feedback(feedback_id, timestamp, await ex.write_files(feedback_prefix, [_text_file(*feedback)]))
+            answered = Provenance("feedback", "course1", "challenge", "lawrence", timestamp, "kevin")
+            answer = await ex.write_files(feedback_prefix, [_text_file(*feedback)], answered)
+            given = Feedback(feedback_id, timestamp, answer)
         await meta.create_submission(Submission(
             "course1", "challenge", "lawrence", timestamp, submission_id, releases["challenge"], records, given
         ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Submission
 from . import keys, timestamps
-from .context import Exchange, FileTree, submission_files
+from .context import Exchange, FileTree, Provenance, submission_files
 from .errors import ExchangeError, NotFound
 from .files import decode_files
 from .limits import check_id
@@ -37,7 +37,11 @@ async def list_student_submissions(
 
 
 async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> str:
-    """A new submission, never replacing one; its timestamp is later than the student's last."""
+    """A new submission, never replacing one; its timestamp is later than the student's last.
+
+    The timestamp is chosen before the bodies go up, since each body carries it; if another
+    submission of the same moment wins it, the bodies (still unreferenced) are written again
+    with the next one."""
     await ex.require_course(course_id)
     await ex.authorize(Action.SUBMIT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
@@ -45,12 +49,13 @@ async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: st
     check_id("Username", caller.name)
     submission_id = keys.new_id()
     prefix = keys.submission_prefix(course_id, assignment_id, caller.name, submission_id)
-    records = await ex.write_files(prefix, uploads)
     earlier = await ex.submissions_of(assignment, caller.name)
     timestamp = timestamps.now()
     if earlier and earlier[-1].timestamp >= timestamp:
         timestamp = timestamps.later(earlier[-1].timestamp)
     for _ in range(TIMESTAMP_ATTEMPTS):
+        provenance = Provenance("submission", course_id, assignment_id, caller.name, timestamp, caller.name)
+        records = await ex.write_files(prefix, uploads, provenance)
         submission = Submission(course_id, assignment_id, caller.name, timestamp, submission_id,
                                 assignment.release_id, records)
         try:

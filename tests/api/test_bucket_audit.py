@@ -1,14 +1,16 @@
 """An administrator auditing the bucket with another client (the `minio` SDK) finds every file
-exactly where DESIGN.md's key layout says, with the bytes and MD5 the users uploaded."""
+exactly where DESIGN.md's key layout says, with the bytes and MD5 the users uploaded, and
+metadata on each that says what it is, whose, who uploaded it and when."""
 
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from minio import Minio
 
+from ngshare_s3.exchange import timestamps
 from ngshare_s3.stores import open_metadata_store
 
 from .support import INSTRUCTOR
@@ -42,29 +44,55 @@ def escaped(name: str) -> str:
     return text.replace(".", "%2E") if text in {".", ".."} else text
 
 
-def expected_objects(prefix: str, dump: dict) -> dict[str, bytes]:
-    """Key → bytes, from the key layout and the ids the metadata recorded."""
+def expected_objects(prefix: str, dump: dict, timestamp: str) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Key → bytes and metadata, from the key layout, the ids the database recorded, and the
+    submission timestamp the API answered."""
     base = f"{prefix}/courses/{escaped(COURSE)}/assignments/{escaped(ASSIGNMENT)}"
     (release,) = dump["assignments"]
     (submission,) = dump["submissions"]
+    common = {"course": COURSE, "assignment": ASSIGNMENT}
     folders_and_files = [
-        (f"{base}/release/{release['release_id']}", RELEASE),
-        (f"{base}/submissions/{escaped(STUDENT)}/{submission['submission_id']}", SUBMISSION),
+        (
+            f"{base}/release/{release['release_id']}",
+            RELEASE,
+            {"kind": "release", "timestamp": release["released_at"], "uploader": INSTRUCTOR},
+        ),
+        (
+            f"{base}/submissions/{escaped(STUDENT)}/{submission['submission_id']}",
+            SUBMISSION,
+            {"kind": "submission", "student": STUDENT, "timestamp": timestamp, "uploader": STUDENT},
+        ),
         (
             f"{base}/feedback/{escaped(STUDENT)}/{submission['submission_id']}/{submission['feedback']['feedback_id']}",
             FEEDBACK,
+            {"kind": "feedback", "student": STUDENT, "timestamp": timestamp, "uploader": INSTRUCTOR},
         ),
     ]
     return {
-        f"{folder}/{position:04d}/{escaped(path)}": body
-        for folder, files in folders_and_files
+        f"{folder}/{position:04d}/{escaped(path)}": (
+            body,
+            {**common, **about, "path": path, "md5": hashlib.md5(body).hexdigest()},
+        )
+        for folder, files, about in folders_and_files
         for position, (path, body) in enumerate(files)
+    }
+
+
+def user_metadata(headers) -> dict[str, str]:
+    """The x-amz-meta-* headers of a stat, decoded as any reader of the bucket would."""
+    meta = "x-amz-meta-"
+    return {
+        name.lower().removeprefix(meta): unquote(value)
+        for name, value in headers.items()
+        if name.lower().startswith(meta)
     }
 
 
 async def test_every_file_sits_where_the_key_layout_says_with_its_bytes_and_md5(api, backend, minio_server):
     await api.create_course(COURSE, [INSTRUCTOR], [STUDENT])
+    before_release = timestamps.now()
     await api.release(COURSE, ASSIGNMENT, RELEASE, caller=INSTRUCTOR)
+    after_release = timestamps.now()
     timestamp = await api.submit(STUDENT, COURSE, ASSIGNMENT, SUBMISSION)
     await api.give_feedback(COURSE, ASSIGNMENT, STUDENT, timestamp, FEEDBACK, caller=INSTRUCTOR)
 
@@ -75,7 +103,8 @@ async def test_every_file_sits_where_the_key_layout_says_with_its_bytes_and_md5(
     finally:
         await metadata.close()
     bucket, _, prefix = storage.removeprefix("s3://").partition("/")
-    expected = expected_objects(prefix, dump)
+    expected = expected_objects(prefix, dump, timestamp)
+    assert before_release <= dump["assignments"][0]["released_at"] <= after_release
 
     endpoint = urlsplit(minio_server.endpoint_url)
     auditor = Minio(
@@ -96,7 +125,7 @@ async def test_every_file_sits_where_the_key_layout_says_with_its_bytes_and_md5(
             [*dump["assignments"][0]["files"], *dump["submissions"][0]["files"], *dump["submissions"][0]["feedback"]["files"]],
         )
     }
-    for key, body in expected.items():
+    for key, (body, about) in expected.items():
         response = auditor.get_object(bucket, key)
         try:
             stored = response.read()
@@ -107,3 +136,4 @@ async def test_every_file_sits_where_the_key_layout_says_with_its_bytes_and_md5(
         assert hashlib.md5(stored).hexdigest() == recorded_md5[key], f"{key}: the recorded MD5 is wrong"
         if len(body) < 8 << 20:  # a single-part upload's ETag is its MD5
             assert listed[key].etag.strip('"') == recorded_md5[key]
+        assert user_metadata(auditor.stat_object(bucket, key).metadata) == about, f"{key}: metadata"
