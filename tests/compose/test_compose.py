@@ -217,3 +217,25 @@ def load_hub_config(environment: dict[str, str]) -> Config:
         os.environ.clear()
         os.environ.update(saved)
     return config
+
+
+def test_the_hub_image_python_gets_binary_wheels_for_everything(tmp_path: Path) -> None:
+    """The resolution above ran on this interpreter; the image's Python (the same pinned base as
+    the service's image) must find a binary wheel for every requirement too, or the build would
+    need a compiler the slim base does not have."""
+    from test_image import DEBIAN_GLIBC, base_image, platforms
+
+    (argument,) = [i for i in parse_dockerfile(HUB_DOCKERFILE) if i.keyword == "ARG" and i.stage == -1]
+    assert argument.pairs()["PYTHON_IMAGE"] == base_image()
+    match = re.fullmatch(r"python:(\d+)\.(\d+)\.\d+-slim-(\w+)", base_image())
+    assert match, base_image()
+    major, minor, codename = match.groups()
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+               "--python-version", f"{major}.{minor}", "--implementation", "cp", "--abi", f"cp{major}{minor}",
+               *platforms(DEBIAN_GLIBC[codename]),
+               "--requirement", str(PROJECT / "docker" / "hub" / "requirements.txt"),
+               "--requirement", str(PROJECT / "docker" / "singleuser" / "requirements.txt")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"^Would install .*\bnbgrader-0\.8\.", result.stdout, re.MULTILINE), result.stdout[-2000:]
