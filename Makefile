@@ -28,7 +28,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: install
-	$(PY) demo/run.py
+	$(PY) demo/run.py $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .demo
