@@ -13,7 +13,7 @@ import pytest
 from ngshare_s3.exchange import assignments, courses, feedback, fsck, rosters, submissions
 from ngshare_s3.exchange.context import Exchange, feedback_files, release_files, submission_files
 from ngshare_s3.exchange.permissions import Caller
-from ngshare_s3.stores import open_metadata_store, open_object_store
+from ngshare_s3.stores import open_metadata_store
 from ngshare_s3.stores.metadata.base import Submission
 from ngshare_s3.stores.objects.base import chunks_of, read_all
 
@@ -25,23 +25,6 @@ LATER = timedelta(hours=2)  # every object counts as old when checked this far i
 
 def files_field(files: dict[str, bytes]) -> str:
     return json.dumps([{"path": p, "content": base64.b64encode(b).decode()} for p, b in files.items()])
-
-
-@pytest.fixture(params=["embedded", "mongodb+minio"])
-async def ex(request, tmp_path):
-    """fsck sees the stores only through their interfaces: it must work on every backend."""
-    if request.param == "mongodb+minio":  # skips, with the reason, without the servers
-        database = request.getfixturevalue("mongodb_url")
-        minio = request.getfixturevalue("minio_server")
-        request.getfixturevalue("s3_environment")(minio)
-        storage = minio.new_location()
-    else:
-        database, storage = f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
-    metadata = await open_metadata_store(database)
-    objects = await open_object_store(storage)
-    yield Exchange(metadata, objects, debug=False)
-    await objects.close()
-    await metadata.close()
 
 
 async def populate(ex: Exchange) -> str:

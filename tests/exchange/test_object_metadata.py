@@ -6,12 +6,10 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
 
 from ngshare_s3.exchange import assignments, courses, rosters, submissions, timestamps
 from ngshare_s3.exchange.context import Exchange, submission_files
 from ngshare_s3.exchange.permissions import Caller
-from ngshare_s3.stores import open_metadata_store, open_object_store
 from ngshare_s3.stores.metadata.base import Submission
 
 ADMIN = Caller("admin", is_admin=True)
@@ -22,22 +20,6 @@ FUTURE = "2999-01-01 00:00:00.000000"
 
 def files_field(files: dict[str, bytes]) -> str:
     return json.dumps([{"path": p, "content": base64.b64encode(b).decode()} for p, b in files.items()])
-
-
-@pytest.fixture(params=["embedded", "mongodb+minio"])
-async def ex(request, tmp_path):
-    if request.param == "mongodb+minio":  # skips, with the reason, without the servers
-        database = request.getfixturevalue("mongodb_url")
-        minio = request.getfixturevalue("minio_server")
-        request.getfixturevalue("s3_environment")(minio)
-        storage = minio.new_location()
-    else:
-        database, storage = f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files")
-    metadata = await open_metadata_store(database)
-    objects = await open_object_store(storage)
-    yield Exchange(metadata, objects, debug=False)
-    await objects.close()
-    await metadata.close()
 
 
 async def test_a_submission_whose_timestamp_is_taken_rewrites_its_bodies_with_the_next(ex: Exchange) -> None:
