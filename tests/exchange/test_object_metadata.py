@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 
-
 from ngshare_s3.exchange import assignments, courses, rosters, submissions, timestamps
 from ngshare_s3.exchange.context import Exchange, submission_files
 from ngshare_s3.exchange.permissions import Caller
