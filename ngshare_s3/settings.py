@@ -180,6 +180,11 @@ def _service_port() -> int | None:
         raise SettingsError(f"JUPYTERHUB_SERVICE_URL has a bad port: {url!r}") from error
 
 
+def _names(listed: str) -> frozenset[str]:
+    """'a, b' names a and b: spaces around a name are the list's, never the name's."""
+    return frozenset(filter(None, (name.strip() for name in listed.split(","))))
+
+
 def _cookie_secret(api_token: str) -> bytes:
     """Every replica derives the same key from the shared service token, so logins survive
     a request landing on another replica; NGSHARE_S3_COOKIE_SECRET overrides it."""
@@ -218,7 +223,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         database=args.database,
         storage=args.storage,
         prefix=prefix,
-        admins=frozenset(name for name in args.admins.split(",") if name),
+        admins=_names(args.admins),
         debug=args.debug,
         host=args.host or ("0.0.0.0" if under_hub else "127.0.0.1"),
         port=int(port),

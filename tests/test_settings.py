@@ -43,3 +43,8 @@ def test_refused(monkeypatch, environment, arguments, message):
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=message):
         parse_settings(arguments)
+
+
+@pytest.mark.parametrize("admins", ["a, b", " a ,b ", "a,,b,", ", a,  ,b"])
+def test_admin_names_are_stripped_and_blanks_dropped(admins):
+    assert parse_settings(["--admins", admins]).admins == frozenset({"a", "b"})
