@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Member
 from .context import Exchange, feedback_files, release_files, submission_files
 from .errors import BadRequest, Conflict
+from .json_fields import json_field
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -22,10 +21,7 @@ def parse_instructors(field: str | None) -> list[str]:
     """A JSON list of usernames, without duplicates, in the order given."""
     if field is None:
         return []
-    try:
-        names = json.loads(field)
-    except ValueError as error:
-        raise BadRequest("Instructors cannot be JSON decoded") from error
+    names = json_field(field, "Instructors cannot be JSON decoded")
     if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
         raise BadRequest("Instructors cannot be JSON decoded")
     return list(dict.fromkeys(names))

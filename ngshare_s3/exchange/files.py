@@ -22,6 +22,7 @@ from typing import IO
 
 from ..stores.objects.base import CHUNK_SIZE
 from .errors import BadRequest
+from .json_fields import UNDECODABLE
 from .limits import check_path
 
 IN_MEMORY_BODY = 1 << 20
@@ -188,7 +189,7 @@ def decode_files_from(stream: IO[bytes]) -> DecodedFiles:
                     decoded.files.append(_decode_element(element))
                 except BadRequest as error:
                     decoded.error = error
-    except ValueError:
+    except UNDECODABLE:
         return DecodedFiles([], BadRequest(NOT_JSON))
     return decoded
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from ..stores.metadata.base import Member
 from .context import Exchange
 from .errors import BadRequest, Conflict, NotFound
+from .json_fields import json_field
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -92,10 +91,7 @@ async def put_student(
 def parse_students(field: str | None) -> list[dict]:
     if not field:
         raise BadRequest("Please supply students")
-    try:
-        students = json.loads(field)
-    except ValueError as error:
-        raise BadRequest("Students cannot be JSON decoded") from error
+    students = json_field(field, "Students cannot be JSON decoded")
     if not isinstance(students, list):
         raise BadRequest("Incorrect request format")
     if not students:
