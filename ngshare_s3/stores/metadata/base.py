@@ -12,6 +12,7 @@ import binascii
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Role = Literal["instructor", "student"]
@@ -297,3 +298,10 @@ class MetadataStore(ABC):
     @abstractmethod
     async def clear(self) -> None:
         """Remove every record."""
+
+    # one-time claims
+    @abstractmethod
+    async def claim_once(self, name: str, expires_at: datetime) -> bool:
+        """True for the first claim of `name`, False while that claim lasts, on every replica:
+        a unique key decides. After `expires_at` (a timezone-aware time) the name may be claimed
+        again; expired claims are removed as the store sees fit."""

@@ -21,11 +21,18 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import Any, ParamSpec, TypeVar
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, uri_parser
-from pymongo.errors import ConfigurationError, ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
@@ -58,7 +65,7 @@ SERVER_SELECTION_TIMEOUT_MS = 5000
 # 4.2+ does, so the loser sees a duplicate key error and tries again as an update.
 RACE_ATTEMPTS = 5
 
-COLLECTIONS = ("courses", "members", "assignments", "submissions", "feedback", "events")
+COLLECTIONS = ("courses", "members", "assignments", "submissions", "feedback", "events", "claims")
 
 # Enough for every one of a burst of uploads to the same submission to take its turn.
 FEEDBACK_ATTEMPTS = 100
@@ -272,6 +279,7 @@ class MongoMetadataStore(MetadataStore):
     async def course_exists(self, course_id: str) -> bool:
         return await self._db.courses.find_one({"course_id": course_id}) is not None
 
+        await self._create_claim_index()
     @translated
     async def list_courses(self) -> list[str]:
         # Sorted here: Python's order is code point order on every server.
@@ -548,3 +556,24 @@ class MongoMetadataStore(MetadataStore):
     async def clear(self) -> None:
         for collection in COLLECTIONS:
             await self._db[collection].delete_many({})
+
+    # one-time claims
+    async def _create_claim_index(self) -> None:
+        """MongoDB removes expired claims itself (a TTL index); FerretDB 1.x has no TTL indexes,
+        so there the clean-up in claim_once is all."""
+        try:
+            await self._db.claims.create_index("expires_at", expireAfterSeconds=0, name="expires_at")
+        except OperationFailure as e:
+            if (e.details or {}).get("codeName") != "NotImplemented":
+                raise
+
+    @translated
+    async def claim_once(self, name: str, expires_at: datetime) -> bool:
+        # The name is the _id, unique: of several inserts of one name, one wins. Expired claims go
+        # first, since MongoDB's TTL monitor runs only once a minute (and FerretDB 1.x has none).
+        await self._db.claims.delete_many({"expires_at": {"$lte": datetime.now(timezone.utc)}})
+        try:
+            await self._db.claims.insert_one({"_id": name, "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True

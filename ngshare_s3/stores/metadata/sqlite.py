@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -91,9 +92,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_course ON events (course_id);
 CREATE INDEX IF NOT EXISTS events_by_course_time ON events (course_id, at, seq);
+CREATE TABLE IF NOT EXISTS claims (
+    name TEXT NOT NULL PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_by_expiry ON claims (expires_at);
 """
 
-COLLECTIONS = ("courses", "members", "assignments", "submissions", "events")
+COLLECTIONS = ("courses", "members", "assignments", "submissions", "events", "claims")
 
 MEMBER_COLUMNS = "course_id, user_id, role, first_name, last_name, email"
 
@@ -172,6 +178,10 @@ SELECT_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"
 SELECT_COURSE_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE course_id = ? ORDER BY seq"
 # seq is the rowid, unique: equal times still have one order, so a cursor never skips or repeats.
 NEWEST_EVENTS_FIRST = " ORDER BY at DESC, seq DESC LIMIT ?"
+
+# expires_at: seconds since the epoch
+DELETE_EXPIRED_CLAIMS = "DELETE FROM claims WHERE expires_at <= ?"
+INSERT_CLAIM = "INSERT INTO claims (name, expires_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
 
 
 def event_page_query(query: EventQuery) -> tuple[str, tuple[Any, ...]]:
@@ -579,3 +589,13 @@ class SqliteMetadataStore(MetadataStore):
         async with self._transaction():
             for table in COLLECTIONS:
                 await self._db.execute(f"DELETE FROM {table}")
+
+    # one-time claims
+    async def claim_once(self, name: str, expires_at: datetime) -> bool:
+        # Expired claims go first, so the table keeps only live ones and an expired name is free.
+        async with self._transaction():
+            await self._db.execute(DELETE_EXPIRED_CLAIMS, (time.time(),))
+            cursor = await self._db.execute(INSERT_CLAIM, (name, expires_at.timestamp()))
+            claimed = cursor.rowcount == 1
+            await cursor.close()
+        return claimed
