@@ -58,5 +58,5 @@ async def delete_assignment(ex: Exchange, caller: Caller, course_id: str, assign
     bodies = list(release_files(assignment))
     for submission in submissions:
         bodies += submission_files(submission) + feedback_files(submission)
-    await ex.discard(bodies)
+    await ex.discard_after_commit(bodies)
     await ex.record(caller, "delete assignment", course_id, assignment_id, release_id=assignment.release_id)

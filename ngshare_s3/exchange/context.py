@@ -4,6 +4,7 @@ writes every operation uses. The operations themselves live in one module per re
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from . import keys, timestamps
 from .errors import ExchangeError, NotFound
 from .files import UploadedFile
 from .permissions import Action, Caller, Standing, authorize
+
+log = logging.getLogger(__name__)
 
 PARALLEL_UPLOADS = 8
 HEALTH_CHECK_TIMEOUT = 5.0
@@ -181,6 +184,20 @@ class Exchange:
     def read(self, key: str) -> AsyncIterator[bytes]:
         return self.objects.get(key)
 
+    async def after_commit(self, left_behind: str, work: Awaitable[object]) -> None:
+        """Work that follows a write's commit point. The write has happened, so a failure here
+        must not answer an error (a client retrying `submit` would submit twice): it is logged,
+        saying what was left behind, with its cause."""
+        try:
+            await work
+        except Exception as error:
+            log.warning("%s after a completed write: %s", left_behind, error, exc_info=error)
+
+    async def discard_after_commit(self, files: Sequence[StoredFile]) -> None:
+        """Remove the bodies a committed write no longer references; fsck removes any left."""
+        keys_left = f"{len(files)} unreferenced objects left for fsck to remove"
+        await self.after_commit(keys_left, self.discard(files))
+
     async def record(
         self,
         caller: Caller,
@@ -190,6 +207,10 @@ class Exchange:
         student_id: str | None = None,
         **detail: object,
     ) -> None:
-        await self.metadata.record_event(
-            Event(timestamps.now(), caller.name, action, course_id, assignment_id, student_id, dict(detail))
+        """Add to the audit trail what has just been done: the deed stands even if this fails."""
+        event = Event(timestamps.now(), caller.name, action, course_id, assignment_id, student_id, dict(detail))
+        lost = (
+            f"audit event not recorded: user={caller.name!r} action={action!r} course={course_id!r} "
+            f"assignment={assignment_id!r} student={student_id!r} detail={dict(detail)!r}"
         )
+        await self.after_commit(lost, self.metadata.record_event(event))

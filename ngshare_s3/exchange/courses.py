@@ -59,5 +59,5 @@ async def delete_course(ex: Exchange, caller: Caller, course_id: str) -> None:
         await ex.metadata.delete_assignment(course_id, assignment.assignment_id, assignment.release_id)
     await ex.metadata.delete_members(course_id)
     await ex.metadata.delete_course(course_id)
-    await ex.discard(bodies)
+    await ex.discard_after_commit(bodies)
     await ex.record(caller, "delete course", course_id)

@@ -45,7 +45,7 @@ async def upload_feedback(
         await ex.discard(stored_files(prefix, records))
         raise NotFound("Submission not found")
     if previous is not None:
-        await ex.discard(feedback_files(replace(submission, feedback=previous)))
+        await ex.discard_after_commit(feedback_files(replace(submission, feedback=previous)))
     await ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)
 
 

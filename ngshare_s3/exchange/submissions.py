@@ -6,7 +6,7 @@ from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Submission
 from . import keys, timestamps
 from .context import Exchange, FileTree, Provenance, submission_files
-from .errors import ExchangeError, NotFound
+from .errors import NotFound, Unavailable
 from .files import decode_files
 from .limits import check_id
 from .permissions import Action, Caller
@@ -61,11 +61,12 @@ async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: st
         try:
             await ex.metadata.create_submission(submission)
             break
-        except DuplicateKey:
+        except DuplicateKey as error:
+            taken = error
             timestamp = timestamps.later(timestamp)
     else:
         await ex.discard(submission_files(submission))
-        raise ExchangeError("Internal server error")
+        raise Unavailable("Too many submissions at the same moment; try again") from taken
     await ex.record(caller, "submit", course_id, assignment_id, caller.name, timestamp=timestamp)
     return timestamp
 
