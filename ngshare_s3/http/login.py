@@ -2,7 +2,8 @@
 
 JupyterHub's HubOAuth builds the authorize URL, the PKCE challenge and the token exchange. The
 OAuth state lives in a signed cookie rather than in HubOAuth's per-process memory, so the login
-completes whichever replica the Hub's redirect lands on.
+completes whichever replica the Hub's redirect lands on; the exchange records each state's use,
+so that a state completes one login only, on every replica.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from datetime import timedelta
 
 from aiohttp import web
 from jupyterhub.services.auth import HubOAuth
@@ -17,7 +19,8 @@ from tornado.httputil import url_concat
 from tornado.web import HTTPError, create_signed_value, decode_signed_value
 
 from ..exchange.errors import BadRequest, Forbidden, Unavailable
-from .keys import HUB_AUTH, SETTINGS
+from ..exchange.login_states import claim_login_state
+from .keys import EXCHANGE, HUB_AUTH, SETTINGS
 
 STATE_MAX_AGE = 600
 TOKEN_COOKIE_MAX_AGE_DAYS = 14
@@ -85,6 +88,8 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
     state = json.loads(saved) if saved else {}
     if not state or state.get("state") != request.query.get("state"):
         raise Forbidden("OAuth state does not match. Try logging in again.")
+    if not await claim_login_state(request.app[EXCHANGE], state["state"], timedelta(seconds=STATE_MAX_AGE)):
+        raise Forbidden("OAuth state was already used. Try logging in again.")
     try:
         token = await asyncio.wait_for(
             hub_auth.token_for_code(code, code_verifier=state["verifier"], sync=False), settings.hub_timeout

@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -79,7 +79,11 @@ def expected_tree(entries: Entries, *, list_only: bool = False) -> list[dict]:
 
 @dataclass
 class FakeHub:
-    """Answers JupyterHub's `GET /hub/api/user` for the tokens in its table, 403 otherwise."""
+    """Answers JupyterHub's `GET /hub/api/user` for the tokens in its table, 403 otherwise.
+
+    Its OAuth provider logs the browser in as `browser_user` and, like JupyterHub's, hands out
+    single-use codes bound to the PKCE challenge, and takes the service's API token
+    (`service_token`) as the OAuth client's secret: any other is refused as `invalid_client`."""
 
     url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
@@ -88,6 +92,9 @@ class FakeHub:
     user_calls: int = 0
     hanging: bool = False
     release_hanging: asyncio.Event = field(default_factory=asyncio.Event)
+    browser_user: str = ""
+    service_token: str = SERVICE_TOKEN
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def token_for(self, name: str) -> str:
         for token, owner in self.tokens.items():
@@ -100,6 +107,8 @@ class FakeHub:
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/hub/api/user", self.identify)
+        app.router.add_get("/hub/api/oauth2/authorize", self.authorize)
+        app.router.add_post("/hub/api/oauth2/token", self.issue_token)
         return app
 
     async def identify(self, request: web.Request) -> web.Response:
@@ -120,6 +129,32 @@ class FakeHub:
                 "scopes": self.scopes.get(name, [f"users:activity!user={name}", f"access:servers!server={name}/"]),
             }
         )
+
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """The browser, logged in at the Hub as `browser_user`, is sent back with a new code."""
+        query = request.query
+        if query.get("client_id") != CLIENT_ID or query.get("code_challenge_method") != "S256":
+            return web.json_response({"error": "invalid_request"}, status=400)
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {
+            "user": self.browser_user,
+            "challenge": query["code_challenge"],
+            "redirect_uri": query["redirect_uri"],
+        }
+        location = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
+        return web.Response(status=302, headers={"Location": location})
+
+    async def issue_token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.service_token:
+            return web.json_response({"error": "invalid_client"}, status=401)
+        grant = self.codes.pop(str(form.get("code")), None)  # a code works once
+        verifier = str(form.get("code_verifier", "")).encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+        if grant is None or grant["challenge"] != challenge or grant["redirect_uri"] != form.get("redirect_uri"):
+            return web.json_response({"error": "invalid_grant"}, status=400)
+        return web.json_response({"access_token": self.token_for(grant["user"]), "token_type": "Bearer"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ import asyncio
 import json
 import socket
 import time
+from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlparse
 
+import aiohttp
 import pytest
 
 from .support import (
@@ -253,3 +255,78 @@ async def test_a_user_field_alone_identifies_nobody(api, classroom):
     reply = await api.raw("GET", PREFIX + "assignment/c1/a1", params={"user": ADMIN})
     assert reply.status in (302, 401, 403)
     assert await api.courses() == ["c1", "c2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# browser login through the Hub's OAuth
+
+STATE_COOKIE = f"{CLIENT_ID}-oauth-state"
+LOGIN_COOKIE = CLIENT_ID
+
+
+def set_cookies(reply) -> dict[str, str]:
+    cookies = SimpleCookie()
+    for header in reply.headers.getall("Set-Cookie", []):
+        cookies.load(header)
+    return {name: morsel.value for name, morsel in cookies.items()}
+
+
+async def as_browser(api, path: str, cookies: dict[str, str] | None = None):
+    """A GET with exactly these cookies (the test keeps them, so it can replay old ones)."""
+    api.client.session.cookie_jar.clear()
+    cookie_header = "; ".join(f"{name}={value}" for name, value in (cookies or {}).items())
+    return await api.raw("GET", path, headers={"Cookie": cookie_header} if cookie_header else {})
+
+
+async def start_login(api) -> tuple[str, dict[str, str]]:
+    """An anonymous browser opens the home page: the Hub's authorize URL and the state cookie."""
+    reply = await as_browser(api, PREFIX)
+    assert reply.status == 302
+    state_cookie = {STATE_COOKIE: set_cookies(reply)[STATE_COOKIE]}
+    return api.hub.url + reply.headers["Location"], state_cookie
+
+
+async def back_from_the_hub(authorize_url: str) -> str:
+    """The Hub's answer to its authorize URL: the service's callback with a fresh code."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(authorize_url, allow_redirects=False) as reply:
+            assert reply.status == 302, await reply.text()
+            return reply.headers["Location"]
+
+
+async def test_a_browser_logs_in_through_the_hub(api, classroom):
+    api.hub.browser_user = STUDENT
+    authorize_url, state_cookie = await start_login(api)
+    callback = await as_browser(api, await back_from_the_hub(authorize_url), state_cookie)
+    assert (callback.status, callback.headers["Location"]) == (302, PREFIX)
+    login = set_cookies(callback)[LOGIN_COOKIE]
+    courses = await as_browser(api, PREFIX + "courses", {LOGIN_COOKIE: login})
+    assert (courses.status, courses.json) == (200, {"success": True, "courses": ["c1"]})
+
+
+async def test_an_oauth_state_completes_one_login_only(api, classroom):
+    api.hub.browser_user = STUDENT
+    authorize_url, state_cookie = await start_login(api)
+    callback_url = await back_from_the_hub(authorize_url)
+    first = await as_browser(api, callback_url, state_cookie)
+    assert first.status == 302 and LOGIN_COOKIE in set_cookies(first)
+    # The same callback again, then the same state with a new code the Hub hands out for it.
+    for replay in [callback_url, await back_from_the_hub(authorize_url)]:
+        again = await as_browser(api, replay, state_cookie)
+        assert (again.status, again.json) == (403, failure("OAuth state was already used. Try logging in again."))
+        assert LOGIN_COOKIE not in set_cookies(again)
+    # A new login gets a new state and works.
+    authorize_url, state_cookie = await start_login(api)
+    fresh = await as_browser(api, await back_from_the_hub(authorize_url), state_cookie)
+    assert fresh.status == 302 and LOGIN_COOKIE in set_cookies(fresh)
+
+
+async def test_an_oauth_state_used_on_one_replica_is_refused_on_another(make_api, fake_hub):
+    first, second = await make_api(), await make_api()
+    fake_hub.browser_user = STUDENT
+    authorize_url, state_cookie = await start_login(first)
+    done = await as_browser(first, await back_from_the_hub(authorize_url), state_cookie)
+    assert done.status == 302 and LOGIN_COOKIE in set_cookies(done)
+    replayed = await as_browser(second, await back_from_the_hub(authorize_url), state_cookie)
+    assert (replayed.status, replayed.json) == (403, failure("OAuth state was already used. Try logging in again."))
+    assert LOGIN_COOKIE not in set_cookies(replayed)
