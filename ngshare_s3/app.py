@@ -13,7 +13,7 @@ from .http.errors import error_middleware
 from .http.draining import RequestsInFlight
 from .http.keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
 from .http.observe import AccessLogger, count_uploads
-from .http.routes import add_routes
+from .http.routes import add_routes, utf8_segments
 from .metrics import Metrics, ObservedStore, new_metrics
 from .settings import Settings
 from .stores import open_metadata_store, open_object_store
@@ -42,7 +42,7 @@ def make_app(settings: Settings) -> web.Application:
     in_flight = RequestsInFlight()
     app = web.Application(
         client_max_size=settings.max_body_size,
-        middlewares=[in_flight.middleware, error_middleware, count_uploads],
+        middlewares=[in_flight.middleware, error_middleware, utf8_segments, count_uploads],
     )
     app[IN_FLIGHT] = in_flight
     app[SETTINGS] = settings

@@ -27,6 +27,7 @@ from .limits import check_path
 
 IN_MEMORY_BODY = 1 << 20
 NOT_JSON = "Files cannot be JSON decoded"
+NOT_UTF8 = "Invalid unicode in files"
 ILLEGAL_PATH = "Illegal path"
 BAD_CONTENT = "Content cannot be base64 decoded"
 JSON_SPACE = re.compile(r"[^ \t\n\r]")
@@ -111,7 +112,7 @@ class _JsonText:
 
     def __init__(self, stream: IO[bytes]):
         self._stream = stream
-        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._text = ""
         self._at = 0
         self._ended = False
@@ -189,6 +190,8 @@ def decode_files_from(stream: IO[bytes]) -> DecodedFiles:
                     decoded.files.append(_decode_element(element))
                 except BadRequest as error:
                     decoded.error = error
+    except UnicodeDecodeError:  # before JSON, as tornado decodes the field first
+        return DecodedFiles([], BadRequest(NOT_UTF8))
     except UNDECODABLE:
         return DecodedFiles([], BadRequest(NOT_JSON))
     return decoded

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ..exchange.errors import BadRequest
 from ..exchange.files import DecodedFiles
-from .forms import read_form
+from .forms import NotUtf8, parse_query, read_form
 from .keys import SETTINGS
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
@@ -19,7 +20,9 @@ Value = str | DecodedFiles
 
 
 def _last(values: Mapping, name: str) -> Value | None:
-    found = [value for value in values.getall(name, []) if isinstance(value, (str, DecodedFiles))]
+    found = [value for value in values.getall(name, []) if isinstance(value, (str, DecodedFiles, NotUtf8))]
+    if any(isinstance(value, NotUtf8) for value in found):
+        raise BadRequest(f"Invalid unicode in {name}")
     if not found:
         return None
     value = found[-1]
@@ -33,7 +36,7 @@ class Arguments:
 
     @classmethod
     async def of(cls, request: web.Request) -> "Arguments":
-        return cls(request.query, await read_form(request, request.app[SETTINGS].max_body_size))
+        return cls(parse_query(request), await read_form(request, request.app[SETTINGS].max_body_size))
 
     def get(self, name: str) -> Value | None:
         """Body first (it comes last in tornado's merge), then the query string."""

@@ -10,6 +10,7 @@ encodings (multipart) are left to aiohttp.
 from __future__ import annotations
 
 import asyncio
+import io
 from tempfile import SpooledTemporaryFile
 from typing import IO
 from urllib.parse import unquote_plus, unquote_to_bytes
@@ -17,11 +18,12 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from ..exchange.errors import BadRequest
 from ..exchange.files import IN_MEMORY_BODY, decode_files_from
 from ..stores.objects.base import CHUNK_SIZE
 
 FORM = "application/x-www-form-urlencoded"
-STREAMED_FIELDS = {"files"}
+STREAMED_FIELDS = frozenset({"files"})
 
 
 class FieldValue:
@@ -69,8 +71,21 @@ def _field_bounds(body: IO[bytes]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in bounds if e > s]
 
 
-def parse_form(body: IO[bytes]) -> MultiDict:
-    """Blocking: run in a thread. Values are text, except streamed fields: DecodedFiles."""
+class NotUtf8:
+    """A field value whose bytes are not UTF-8. Like tornado's get_argument, the request is
+    refused only if it asks for the field, so an ignored field (`user`) may hold anything."""
+
+
+def _text(raw: bytes) -> str | NotUtf8:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8()
+
+
+def parse_form(body: IO[bytes], streamed: frozenset[str] = STREAMED_FIELDS) -> MultiDict:
+    """Blocking: run in a thread. Values are text (or NotUtf8), except `streamed` fields:
+    DecodedFiles."""
     fields: MultiDict = MultiDict()
     for start, end in _field_bounds(body):
         body.seek(start)
@@ -80,11 +95,18 @@ def parse_form(body: IO[bytes]) -> MultiDict:
         body.seek(start)
         name = unquote_plus(body.read(name_end - start).decode("utf-8", "replace"))
         value = FieldValue(body, min(name_end + 1, end), end)
-        if name in STREAMED_FIELDS:
+        if name in streamed:
             fields.add(name, decode_files_from(value))
         else:
-            fields.add(name, value.read_all().decode("utf-8", "replace"))
+            fields.add(name, _text(value.read_all()))
     return fields
+
+
+def parse_query(request: web.BaseRequest) -> MultiDict:
+    """The query string by the form's rules (aiohttp would turn bytes that are not UTF-8 into
+    U+FFFD). It is short (aiohttp caps the request line), so it is parsed in place."""
+    raw = request.rel_url.raw_query_string.encode("utf-8", "surrogateescape")
+    return parse_form(io.BytesIO(raw), streamed=frozenset())
 
 
 async def spool_body(request: web.Request, limit: int) -> IO[bytes]:
@@ -103,7 +125,10 @@ async def spool_body(request: web.Request, limit: int) -> IO[bytes]:
 
 async def read_form(request: web.Request, limit: int) -> MultiDictProxy | MultiDict:
     if request.content_type != FORM or not request.body_exists:
-        return await request.post()
+        try:
+            return await request.post()
+        except UnicodeDecodeError as error:  # a multipart text field
+            raise BadRequest("Invalid unicode in the form body") from error
     body = await spool_body(request, limit)
     try:
         return await asyncio.to_thread(parse_form, body)

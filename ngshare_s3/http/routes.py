@@ -1,13 +1,35 @@
-"""The route table: every path of the spec under the configured prefix."""
+"""The route table: every path of the spec under the configured prefix, and the decoding of
+its segments."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from aiohttp import web
 
+from ..exchange.errors import BadRequest
 from . import api, pages
 from .login import oauth_callback
 
 SEGMENT = "[^/]+"
+
+
+def _decodes(raw_path: str) -> bool:
+    try:
+        unquote_to_bytes(raw_path.encode("utf-8", "surrogateescape")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@web.middleware
+async def utf8_segments(request: web.Request, handler) -> web.StreamResponse:
+    """A route's segments are UTF-8 once percent-decoded (spec §1.2), checked before anything
+    else as tornado does. aiohttp keeps an escape that is not UTF-8 as literal text, which would
+    make `a%FFb` and `a%25FFb` the same id. Unknown routes keep their 404."""
+    if request.match_info.http_exception is None and not _decodes(request.rel_url.raw_path):
+        raise BadRequest("Invalid unicode in URL")
+    return await handler(request)
 
 
 def add_routes(app: web.Application, prefix: str, metrics: bool) -> None:
@@ -25,6 +47,7 @@ def add_routes(app: web.Application, prefix: str, metrics: bool) -> None:
         router.add_get("/metrics", pages.metrics, allow_head=False)
     router.add_get(path("healthz"), pages.healthz, allow_head=False)
     router.add_get(prefix, pages.home, allow_head=False)
+    router.add_get(path("openapi.json"), pages.openapi, allow_head=False)
     router.add_get(path("oauth_callback"), oauth_callback, allow_head=False)
     router.add_get(path("initialize-Data6ase"), api.debug_endpoint, allow_head=False)
 

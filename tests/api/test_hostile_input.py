@@ -45,3 +45,69 @@ async def test_deeply_nested_files_are_not_json(api, classroom, depth, where):
         expected = "Files cannot be JSON decoded"
     assert (status, body) == (400, failure(expected))
     assert await api.submissions("c1", "a1") == []
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def test_a_form_value_that_is_not_utf8_is_refused(api, classroom):
+    reply = await api.raw(
+        "POST", api.prefix + "student/c1/s3", caller=INSTRUCTOR, headers=FORM,
+        data=b"first_name=A%FFB&last_name=L&email=e",
+    )
+    assert (reply.status, reply.json) == (400, failure("Invalid unicode in first_name"))
+    assert sorted(await api.students("c1")) == ["student1", "student2"]
+
+
+async def test_a_query_value_that_is_not_utf8_is_refused(api, classroom):
+    reply = await api.raw("GET", api.prefix + f"feedback/c1/a1/{STUDENT}?timestamp=%FF", caller=STUDENT)
+    assert (reply.status, reply.json) == (400, failure("Invalid unicode in timestamp"))
+
+
+async def test_a_field_the_route_does_not_read_may_hold_anything(api):
+    """As in ngshare (tornado decodes a field when it is asked for), and the clients' extra
+    `user` field is never read."""
+    reply = await api.raw("POST", api.prefix + "course/c1", caller=ADMIN, headers=FORM, data=b"user=%FF&instructors=%5B%5D")
+    assert (reply.status, reply.json) == (200, {"success": True})
+
+
+async def test_files_that_are_not_utf8_are_refused(api, classroom):
+    files = b'%5B%7B%22path%22%3A+%22a%FF.txt%22%2C+%22content%22%3A+%22%22%7D%5D'
+    reply = await api.raw(
+        "POST", api.prefix + "submission/c1/a1", caller=STUDENT, headers=FORM, data=b"files=" + files
+    )
+    assert (reply.status, reply.json) == (400, failure("Invalid unicode in files"))
+    assert await api.submissions("c1", "a1") == []
+
+
+async def test_a_multipart_value_that_is_not_utf8_is_refused(api, classroom):
+    body = (
+        b"--b\r\nContent-Disposition: form-data; name=\"first_name\"\r\n\r\nA\xffB\r\n"
+        b"--b\r\nContent-Disposition: form-data; name=\"last_name\"\r\n\r\nL\r\n"
+        b"--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\ne\r\n--b--\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    reply = await api.raw("POST", api.prefix + "student/c1/s3", caller=INSTRUCTOR, headers=headers, data=body)
+    assert (reply.status, reply.json["success"]) == (400, False)
+    assert "Invalid unicode" in reply.json["message"]
+    assert sorted(await api.students("c1")) == ["student1", "student2"]
+
+
+async def test_a_url_segment_that_is_not_utf8_is_refused(api):
+    reply = await api.raw("POST", api.prefix + "course/a%FFb", caller=ADMIN)
+    assert (reply.status, reply.json) == (400, failure("Invalid unicode in URL"))
+    assert await api.courses() == []
+    reply = await api.raw("POST", api.prefix + "course/a%25FFb", caller=ADMIN)
+    assert (reply.status, reply.json) == (200, {"success": True})
+    assert await api.courses() == ["a%FFb"]
+    reply = await api.raw("DELETE", api.prefix + "course/a%FFb", caller=ADMIN)
+    assert (reply.status, reply.json) == (400, failure("Invalid unicode in URL"))
+    assert await api.courses() == ["a%FFb"]
+
+
+async def test_utf8_segments_and_unknown_routes_are_unchanged(api):
+    reply = await api.raw("POST", api.prefix + "course/%C3%A9%2F%25", caller=ADMIN)
+    assert (reply.status, reply.json) == (200, {"success": True})
+    assert await api.courses() == ["é/%"]
+    reply = await api.raw("GET", api.prefix + "nowhere/a%FFb", caller=ADMIN)
+    assert (reply.status, reply.text) == (404, "<h1>404 Not Found</h1>\n")
