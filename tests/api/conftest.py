@@ -37,8 +37,32 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[str, str]]] = 
     "mongodb+moto": _mongodb_and_s3("moto_server"),
 }
 
+# Which backends a test runs on. Most of what the API does (authentication, permissions, form
+# parsing, routing) happens above the stores, so a test runs on the embedded pair unless it
+# asks for more with the `backends` marker, on a test or a module:
+#     pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
+# Tests of what the stores keep ask for MongoDB + MinIO as well; moto adds nothing here that
+# the object store contract suite (tests/stores) does not already check on it.
+DEFAULT_BACKENDS = ("embedded",)
 
-@pytest.fixture(params=sorted(BACKENDS))
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames or not _uses_the_shared_backend_fixture(metafunc):
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker else DEFAULT_BACKENDS
+    if not names or not set(names) <= set(BACKENDS):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: backends{names} must name some of {sorted(BACKENDS)}")
+    metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+def _uses_the_shared_backend_fixture(metafunc: pytest.Metafunc) -> bool:
+    """False where a module defines its own `backend` (the closest definition wins)."""
+    definitions = metafunc.definition._fixtureinfo.name2fixturedefs.get("backend", ())
+    return bool(definitions) and definitions[-1].func is backend.__wrapped__
+
+
+@pytest.fixture
 def backend(request, tmp_path) -> tuple[str, str]:
     return BACKENDS[request.param](request, tmp_path)
 

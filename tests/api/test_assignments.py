@@ -1,5 +1,7 @@
 """Assignments: assignments/<c>, assignment/<c>/<a> (spec §2.13–§2.16)."""
 
+import pytest
+
 from .support import (
     ADMIN,
     INSTRUCTOR,
@@ -11,6 +13,8 @@ from .support import (
     failure,
     q,
 )
+
+pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
 
 NOTEBOOK = [("ps1.ipynb", b'{"cells": []}'), ("data/input.csv", b"a,b\n1,2\n")]
 

@@ -27,6 +27,7 @@ FIXTURE_PAST = "2020-01-01 00:00:00.000000"
 # production
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_admins_may_dump_outside_debug_mode(api, classroom):
     status, body = await api.get(ADMIN, ROUTE, action="dump")
     assert status == 200
@@ -57,6 +58,7 @@ async def test_everything_else_is_refused_outside_debug_mode(api, classroom, cal
 # debug mode
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_anyone_may_clear_everything_in_debug_mode(debug_api):
     api = debug_api
     await api.create_course("c1", [INSTRUCTOR], [STUDENT])
@@ -81,6 +83,7 @@ async def test_dump_in_debug_mode_is_open_to_everyone(debug_api):
     assert (status, body["success"]) == (200, True)
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_dump_omits_empty_tables(debug_api):
     api = debug_api
     await api.create_course("c1", [INSTRUCTOR], [STUDENT])
@@ -95,6 +98,7 @@ async def test_dump_omits_empty_tables(debug_api):
     assert all(body[table] for table in body if table != "success"), "empty tables are left out"
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_init_adds_the_ngshare_fixture_data(debug_api):
     api = debug_api
     assert await api.get(ADMIN, ROUTE, action="clear") == DONE

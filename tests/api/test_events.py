@@ -14,6 +14,8 @@ from .support import (
     failure,
 )
 
+pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
+
 FIELDS = {"timestamp", "user", "action", "course_id", "assignment_id", "student_id", "detail"}
 
 # What set_up_classroom leaves in c1's trail, oldest first: (user, action, assignment, student).

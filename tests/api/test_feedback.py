@@ -13,6 +13,8 @@ from .support import (
     raw_files,
 )
 
+pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
+
 ROUTE = f"feedback/c1/a1/{STUDENT}"
 REPORT = [("a1.html", b"<html>well done</html>")]
 
@@ -88,6 +90,7 @@ async def test_a_failed_upload_keeps_the_previous_feedback(api, submitted, files
     assert await api.feedback_files("c1", "a1", STUDENT, submitted) == expected_tree(REPORT)
 
 
+@pytest.mark.backends("embedded")  # refused while reading the form, before any store
 @pytest.mark.parametrize("timestamp", ["a", "not a time", "2020-01-01T00:00:00.000000"])
 async def test_an_unparsable_timestamp_is_a_bad_request(api, submitted, timestamp):
     files = encode_files(REPORT)

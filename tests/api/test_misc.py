@@ -80,6 +80,7 @@ async def test_the_oauth_callback_without_a_code_grants_nothing(api):
     assert not any(cookie.startswith("service-ngshare=") for cookie in reply.headers.getall("Set-Cookie", []))
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_an_escaped_slash_stays_inside_one_id(api):
     await api.create_course("a/b", [INSTRUCTOR])
     await api.create_course("a")

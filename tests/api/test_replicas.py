@@ -13,6 +13,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import aiohttp
+import pytest
 
 from ngshare_s3.exchange import fsck
 from ngshare_s3.exchange.keys import assignment_prefix
@@ -20,6 +21,10 @@ from ngshare_s3.stores import open_metadata_store, open_object_store
 
 from .processes import base_url, free_port, start_server, stop, wait_until_healthy
 from .support import ADMIN, INSTRUCTOR
+
+# Replicas share the stores through the same calls on any S3 server; MinIO stands for them
+# all (the object store contract suite checks moto's answers to those calls).
+pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
 
 REPLICAS = 3
 COURSE = "course101"

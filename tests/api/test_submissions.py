@@ -17,6 +17,8 @@ from .support import (
     failure,
 )
 
+pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
+
 WORK = [("a1.ipynb", b'{"answer": 42}')]
 
 
