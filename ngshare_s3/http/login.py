@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from datetime import timedelta
 
@@ -22,8 +23,13 @@ from ..exchange.errors import BadRequest, Forbidden, Unavailable
 from ..exchange.login_states import claim_login_state
 from .keys import EXCHANGE, HUB_AUTH, SETTINGS
 
+log = logging.getLogger(__name__)
+
 STATE_MAX_AGE = 600
 TOKEN_COOKIE_MAX_AGE_DAYS = 14
+HUB_REFUSED_SERVICE_TOKEN = (
+    "JupyterHub refused the service's API token; an administrator must check the service's api_token configuration"
+)
 
 
 def redirect(url: str) -> web.Response:
@@ -74,6 +80,18 @@ def login_redirect(request: web.Request) -> web.Response:
     return response
 
 
+async def _hub_refuses_service_token(hub_auth: HubOAuth, timeout: float) -> bool:
+    """Whether the Hub knows no one by the service's own API token. HubAuth reports the Hub
+    refusing it (as the OAuth client's secret) like any failed code exchange, so ask the Hub."""
+    try:
+        owner = await asyncio.wait_for(
+            hub_auth.user_for_token(hub_auth.api_token, use_cache=False, sync=False), timeout
+        )
+    except (asyncio.TimeoutError, HTTPError):
+        return False  # no answer either: the Hub is not saying it refuses the token
+    return owner is None
+
+
 async def oauth_callback(request: web.Request) -> web.StreamResponse:
     hub_auth = request.app[HUB_AUTH]
     settings = request.app[SETTINGS]
@@ -95,6 +113,12 @@ async def oauth_callback(request: web.Request) -> web.StreamResponse:
             hub_auth.token_for_code(code, code_verifier=state["verifier"], sync=False), settings.hub_timeout
         )
     except HTTPError as error:
+        if await _hub_refuses_service_token(hub_auth, settings.hub_timeout):
+            log.error(
+                "JupyterHub refused the service's API token at a browser login (%s); check the "
+                "service's api_token (JUPYTERHUB_API_TOKEN)", error.log_message,
+            )
+            raise Unavailable(HUB_REFUSED_SERVICE_TOKEN) from error
         raise Forbidden("OAuth login failed. Try logging in again.") from error
     except asyncio.TimeoutError as error:
         raise Unavailable("JupyterHub did not answer the OAuth login; try again shortly") from error

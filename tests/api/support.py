@@ -82,8 +82,9 @@ class FakeHub:
     """Answers JupyterHub's `GET /hub/api/user` for the tokens in its table, 403 otherwise.
 
     Its OAuth provider logs the browser in as `browser_user` and, like JupyterHub's, hands out
-    single-use codes bound to the PKCE challenge, and takes the service's API token
-    (`service_token`) as the OAuth client's secret: any other is refused as `invalid_client`."""
+    single-use codes bound to the PKCE challenge and knows the service by its API token
+    (`service_token`): the OAuth client's secret, refused as `invalid_client` if it is another,
+    and the token `/hub/api/user` names the service for."""
 
     url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
@@ -117,6 +118,8 @@ class FakeHub:
             await self.release_hanging.wait()
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         name = self.tokens.get(token.strip()) if scheme.lower() in {"token", "bearer"} else None
+        if name is None and token.strip() == self.service_token:
+            return web.json_response({"kind": "service", "name": "ngshare", "admin": False, "scopes": []})
         if name is None:
             return web.json_response({"status": 403, "message": "Forbidden"}, status=403)
         return web.json_response(

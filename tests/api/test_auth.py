@@ -3,6 +3,7 @@ Hub being unreachable or slow (spec §1.5, §5.1, §6)."""
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from http.cookies import SimpleCookie
@@ -330,3 +331,33 @@ async def test_an_oauth_state_used_on_one_replica_is_refused_on_another(make_api
     replayed = await as_browser(second, await back_from_the_hub(authorize_url), state_cookie)
     assert (replayed.status, replayed.json) == (403, failure("OAuth state was already used. Try logging in again."))
     assert LOGIN_COOKIE not in set_cookies(replayed)
+
+
+async def test_the_hub_refusing_the_service_token_is_a_configuration_error(api, classroom, caplog):
+    """JupyterHub takes the service's API token as its OAuth client secret: a wrong one fails
+    every browser login, and only an administrator can mend it."""
+    api.hub.browser_user = STUDENT
+    api.hub.service_token = "the-token-the-hub-expects"
+    authorize_url, state_cookie = await start_login(api)
+    with caplog.at_level(logging.WARNING):
+        reply = await as_browser(api, await back_from_the_hub(authorize_url), state_cookie)
+    assert (reply.status, reply.json) == (
+        503,
+        failure("JupyterHub refused the service's API token; an administrator must check the service's api_token configuration"),
+    )
+    assert LOGIN_COOKIE not in set_cookies(reply)
+    ours = [record for record in caplog.records if record.name.startswith("ngshare_s3") and record.levelno >= logging.ERROR]
+    assert [record.levelno for record in ours] == [logging.ERROR], ours
+    assert "JupyterHub refused the service's API token" in ours[0].getMessage()
+    # Checking a caller's token does not take the service's token: the API goes on working.
+    assert await api.get(STUDENT, "courses") == (200, {"success": True, "courses": ["c1"]})
+
+
+async def test_a_login_the_hub_refuses_with_a_good_service_token_is_a_failed_login(api, classroom):
+    api.hub.browser_user = STUDENT
+    authorize_url, state_cookie = await start_login(api)
+    state = parse_qs(urlparse(authorize_url).query)["state"][0]
+    made_up = f"{PREFIX}oauth_callback?code=made-up&state={state}"
+    reply = await as_browser(api, made_up, state_cookie)
+    assert (reply.status, reply.json) == (403, failure("OAuth login failed. Try logging in again."))
+    assert LOGIN_COOKIE not in set_cookies(reply)
