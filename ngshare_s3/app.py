@@ -14,6 +14,7 @@ from .http.draining import RequestsInFlight
 from .http.keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
 from .http.observe import AccessLogger, count_uploads
 from .http.routes import add_routes, utf8_segments
+from .logs import UnparsedRequestLog
 from .metrics import Metrics, ObservedStore, new_metrics
 from .settings import Settings
 from .stores import open_metadata_store, open_object_store
@@ -67,7 +68,11 @@ CUT_OFF_SECONDS = 1.0
 
 def make_runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(
-        app, access_log_class=AccessLogger, handle_signals=False, shutdown_timeout=CUT_OFF_SECONDS
+        app,
+        access_log_class=AccessLogger,
+        logger=UnparsedRequestLog(),
+        handle_signals=False,
+        shutdown_timeout=CUT_OFF_SECONDS,
     )
 
 

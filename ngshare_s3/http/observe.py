@@ -18,9 +18,20 @@ access_log = logging.getLogger("ngshare_s3.access")
 UPLOAD_HANDLERS = frozenset({api.release_assignment, api.submit, api.upload_feedback})
 
 
+def _match_info(request: web.BaseRequest) -> web.UrlMappingMatchInfo | None:
+    """None for a request that never reached the router: one aiohttp could not parse, whose
+    match_info and app it asserts are not there."""
+    try:
+        return getattr(request, "match_info", None)
+    except AssertionError:
+        return None
+
+
 def route_template(request: web.BaseRequest) -> str:
-    match_info = getattr(request, "match_info", None)
-    resource = match_info.route.resource if match_info is not None else None
+    match_info = _match_info(request)
+    if match_info is None:
+        return "unparsed"
+    resource = match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
 
 
@@ -46,9 +57,9 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         route = route_template(request)
         received, sent = request.content.total_bytes, response.body_length
-        app = getattr(request, "app", None)
-        if app is not None:
-            metrics = app[METRICS]
+        match_info = _match_info(request)
+        if match_info is not None:
+            metrics = match_info.current_app[METRICS]
             metrics.requests.labels(request.method, route, str(response.status)).observe(time)
             metrics.bytes_received.labels(route).inc(received)
             metrics.bytes_sent.labels(route).inc(sent)

@@ -1,14 +1,16 @@
 """Input built to break the service: JSON fields nested past the parser's depth, bytes that are
-not UTF-8 in form values and URL segments. Each is answered with the 400 of its kind and
-changes nothing."""
+not UTF-8 in form values and URL segments, requests HTTP cannot parse. Each is answered with
+the 400 of its kind, changes nothing, and leaves no token in the log."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 
+import aiohttp
 import pytest
 
-from .support import ADMIN, INSTRUCTOR, STUDENT, failure
+from .processes import base_url, free_port, start_server, stop, wait_until_healthy
+from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, failure
 
 # Far past the recursion limit, whatever the depth the parser is called at.
 DEEP = 100_000
@@ -111,3 +113,49 @@ async def test_utf8_segments_and_unknown_routes_are_unchanged(api):
     assert await api.courses() == ["é/%"]
     reply = await api.raw("GET", api.prefix + "nowhere/a%FFb", caller=ADMIN)
     assert (reply.status, reply.text) == (404, "<h1>404 Not Found</h1>\n")
+
+
+async def exchange_raw(port: int, request: bytes) -> bytes:
+    """One request as bytes, so that it can hold what no HTTP client would send."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+async def test_no_token_reaches_the_log(tmp_path, fake_hub):
+    """The whole log of a server process at debug level, every logger included: tokens in
+    a query the service ignores, and in headers or a query that HTTP cannot parse."""
+    token = fake_hub.token_for(ADMIN)
+    port, log_path = free_port(), tmp_path / "server.log"
+    backend = (f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files"))
+    with open(log_path, "ab") as log:
+        server = start_server(backend, fake_hub.url, port, log, "--debug")
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_until_healthy(http, base_url(port), server)
+        head = f"Host: 127.0.0.1\r\nConnection: close\r\n".encode()
+        courses = f"GET {PREFIX}courses".encode()
+        secret = token.encode()
+        answers = [
+            await exchange_raw(port, courses + b"?token=" + secret + b" HTTP/1.1\r\n" + head + b"\r\n"),
+            await exchange_raw(
+                port, courses + b"?token=" + secret + b" HTTP/1.1\r\nAuthorization: token " + secret + b"\r\n" + head + b"\r\n"
+            ),
+            await exchange_raw(port, courses + b"?token=" + secret + b"\xff HTTP/1.1\r\n" + head + b"\r\n"),
+        ]
+        for bad_byte in (b"\x01", b"\x7f"):  # a control character; HTTP allows \xff in a header
+            for header in (b"Authorization: token ", b"Cookie: ngshare-s3-token="):
+                request = courses + b" HTTP/1.1\r\n" + header + secret + bad_byte + b"\r\n" + head + b"\r\n"
+                answers.append(await exchange_raw(port, request))
+    finally:
+        stop(server)
+    statuses = [answer.split(b" ", 2)[1] for answer in answers]
+    assert statuses == [b"403", b"200"] + [b"400"] * 5, statuses
+    whole_log = log_path.read_text(errors="replace")
+    assert "Invalid header value char" in whole_log, "the parser's reason is kept"
+    assert token not in whole_log, "a token was written to the log"
+    assert "Unhandled exception" not in whole_log
