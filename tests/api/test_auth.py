@@ -322,6 +322,7 @@ async def test_an_oauth_state_completes_one_login_only(api, classroom):
     assert fresh.status == 302 and LOGIN_COOKIE in set_cookies(fresh)
 
 
+@pytest.mark.backends("embedded", "mongodb+minio")
 async def test_an_oauth_state_used_on_one_replica_is_refused_on_another(make_api, fake_hub):
     first, second = await make_api(), await make_api()
     fake_hub.browser_user = STUDENT
