@@ -26,8 +26,9 @@ async def get_assignment(ex: Exchange, caller: Caller, course_id: str, assignmen
 
 
 async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> None:
-    """Bodies first under a fresh release id, then the one record that makes them visible."""
-    await ex.require_course(course_id)
+    """Bodies first under a fresh release id, then the one record that makes them visible,
+    kept only if the course was not deleted meanwhile."""
+    incarnation = await ex.require_open_course(course_id)
     await ex.authorize(Action.RELEASE_ASSIGNMENT, caller, course_id)
     if await ex.metadata.get_assignment(course_id, assignment_id) is not None:
         raise Conflict("Assignment already exists")
@@ -43,6 +44,12 @@ async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assig
     except DuplicateKey as error:
         await ex.discard(release_files(assignment))
         raise Conflict("Assignment already exists") from error
+
+    async def withdraw() -> None:
+        await ex.metadata.delete_assignment(course_id, assignment_id, release_id)
+        await ex.discard(release_files(assignment))
+
+    await ex.commit_child(course_id, incarnation, withdraw)
     await ex.record(caller, "release assignment", course_id, assignment_id, release_id=release_id)
 
 

@@ -128,6 +128,24 @@ class Exchange:
         if not await self.metadata.course_exists(course_id):
             raise NotFound("Course not found")
 
+    async def require_open_course(self, course_id: str) -> str:
+        """404 unless the course exists and is not being deleted; its incarnation, which the
+        write that asks hands to commit_child."""
+        incarnation = await self.metadata.course_incarnation(course_id)
+        if incarnation is None:
+            raise NotFound("Course not found")
+        return incarnation
+
+    async def commit_child(
+        self, course_id: str, incarnation: str, undo: Callable[[], Awaitable[object]]
+    ) -> None:
+        """The commit point of a record written into a course: the course must still be the one
+        the write began in. A delete of the course (and perhaps a new course of that name) that
+        ran meanwhile may not have seen the record, so it is removed again and the answer is 404."""
+        if await self.metadata.course_incarnation(course_id) != incarnation:
+            await undo()
+            raise NotFound("Course not found")
+
     async def require_assignment(self, course_id: str, assignment_id: str) -> Assignment:
         assignment = await self.metadata.get_assignment(course_id, assignment_id)
         if assignment is None:

@@ -39,16 +39,26 @@ async def create_course(ex: Exchange, caller: Caller, course_id: str, instructor
         await ex.metadata.create_course(course_id)
     except DuplicateKey as error:
         raise Conflict("Course already exists") from error
+    incarnation = await ex.require_open_course(course_id)
     for name in names:
         await ex.metadata.make_instructor(Member(course_id, name, "instructor"))
+
+    async def withdraw() -> None:
+        for name in names:
+            await ex.metadata.delete_member(course_id, name, "instructor")
+
+    await ex.commit_child(course_id, incarnation, withdraw)
     await ex.record(caller, "create course", course_id, instructors=names)
 
 
 async def delete_course(ex: Exchange, caller: Caller, course_id: str) -> None:
-    """Children first and the course record last, so an interrupted delete leaves a smaller
-    course that a retry finishes, never records of a course that no longer exists."""
+    """Closed to writes first, so that a release or roster change running meanwhile removes
+    what it wrote (see Exchange.commit_child); then children, and the course record last, so an
+    interrupted delete leaves a smaller course that a retry finishes, never records of a course
+    that no longer exists."""
     await ex.authorize(Action.DELETE_COURSE, caller)
     await ex.require_course(course_id)
+    await ex.metadata.close_course(course_id)
     assignments = await ex.metadata.list_assignments(course_id)
     bodies = [f for a in assignments for f in release_files(a)]
     for assignment in assignments:

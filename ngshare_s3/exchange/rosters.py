@@ -35,14 +35,17 @@ async def update_instructor(
     first_name: str | None, last_name: str | None, email: str | None,
 ) -> None:
     """Admins add, convert or update any instructor; an instructor only updates themself."""
-    await ex.require_course(course_id)
+    incarnation = await ex.require_open_course(course_id)
     standing = await ex.authorize(Action.UPDATE_INSTRUCTOR, caller, course_id)
     require_names(first_name, last_name, email)
     member = Member(course_id, instructor_id, "instructor", first_name, last_name, email)
     if standing.is_admin:
         check_id("Username", instructor_id)
         await ex.metadata.make_instructor(member)
-    else:
+        await ex.commit_child(
+            course_id, incarnation, lambda: ex.metadata.delete_member(course_id, instructor_id, "instructor")
+        )
+    else:  # changes names only, never adds a record a course delete could miss
         current = await ex.metadata.get_member(course_id, instructor_id)
         if current is None or current.role != "instructor":
             raise BadRequest("Permission denied (cannot modify instructors)")
@@ -79,12 +82,13 @@ async def put_student(
     ex: Exchange, caller: Caller, course_id: str, student_id: str,
     first_name: str | None, last_name: str | None, email: str | None,
 ) -> None:
-    await ex.require_course(course_id)
+    incarnation = await ex.require_open_course(course_id)
     await ex.authorize(Action.PUT_STUDENT, caller, course_id)
     require_names(first_name, last_name, email)
     check_id("Username", student_id)
     if not await ex.metadata.put_student(Member(course_id, student_id, "student", first_name, last_name, email)):
         raise Conflict("Cannot add instructor as student")
+    await ex.commit_child(course_id, incarnation, lambda: ex.metadata.delete_member(course_id, student_id, "student"))
     await ex.record(caller, "put student", course_id, student_id=student_id)
 
 
@@ -104,7 +108,7 @@ def parse_students(field: str | None) -> list[dict]:
 
 async def put_students(ex: Exchange, caller: Caller, course_id: str, students_field: str | None) -> list[dict]:
     """Bulk add or update; one status per input element, in input order."""
-    await ex.require_course(course_id)
+    incarnation = await ex.require_open_course(course_id)
     await ex.authorize(Action.PUT_STUDENTS, caller, course_id)
     students = parse_students(students_field)
     for student in students:
@@ -118,6 +122,13 @@ async def put_students(ex: Exchange, caller: Caller, course_id: str, students_fi
         else:
             status.append({"username": member.user_id, "success": False,
                            "message": "Cannot add instructor as student"})
+
+    async def withdraw() -> None:
+        for added in status:
+            if added["success"]:
+                await ex.metadata.delete_member(course_id, added["username"], "student")
+
+    await ex.commit_child(course_id, incarnation, withdraw)
     await ex.record(caller, "put students", course_id, count=len(students))
     return status
 

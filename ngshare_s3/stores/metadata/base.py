@@ -181,7 +181,19 @@ class MetadataStore(ABC):
     # courses
     @abstractmethod
     async def create_course(self, course_id: str) -> None:
-        """Raise DuplicateKey if the course exists."""
+        """Raise DuplicateKey if the course exists. The new course gets an incarnation: an id
+        that a course deleted and created again under the same name never shares."""
+
+    @abstractmethod
+    async def course_incarnation(self, course_id: str) -> str | None:
+        """The course's incarnation while it takes writes; None if there is no such course or
+        close_course has marked it for deletion. A course created before incarnations were
+        kept has the incarnation ""."""
+
+    @abstractmethod
+    async def close_course(self, course_id: str) -> bool:
+        """Mark the course for deletion, in one atomic step, so that a write that began before
+        sees its course go; False if there is no such course."""
 
     @abstractmethod
     async def course_exists(self, course_id: str) -> bool: ...

@@ -273,7 +273,20 @@ class MongoMetadataStore(MetadataStore):
     # courses
     @translated
     async def create_course(self, course_id: str) -> None:
-        await self._db.courses.insert_one({"course_id": course_id, "seq": self._seq.next()})
+        document = {"course_id": course_id, "incarnation": str(ObjectId()), "seq": self._seq.next()}
+        await self._db.courses.insert_one(document)
+
+    @translated
+    async def course_incarnation(self, course_id: str) -> str | None:
+        document = await self._db.courses.find_one({"course_id": course_id})
+        if document is None or document.get("closing"):
+            return None
+        return document.get("incarnation", "")
+
+    @translated
+    async def close_course(self, course_id: str) -> bool:
+        result = await self._db.courses.update_one({"course_id": course_id}, {"$set": {"closing": True}})
+        return result.matched_count > 0
 
     @translated
     async def course_exists(self, course_id: str) -> bool:

@@ -46,7 +46,9 @@ Row = tuple[Any, ...]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS courses (
     seq INTEGER PRIMARY KEY,
-    course_id TEXT NOT NULL UNIQUE
+    course_id TEXT NOT NULL UNIQUE,
+    incarnation TEXT,
+    closing INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS members (
     seq INTEGER PRIMARY KEY,
@@ -103,7 +105,11 @@ COLLECTIONS = ("courses", "members", "assignments", "submissions", "events", "cl
 
 MEMBER_COLUMNS = "course_id, user_id, role, first_name, last_name, email"
 
-INSERT_COURSE = "INSERT INTO courses (course_id) VALUES (?)"
+INSERT_COURSE = "INSERT INTO courses (course_id, incarnation) VALUES (?, lower(hex(randomblob(16))))"
+SELECT_INCARNATION = "SELECT COALESCE(incarnation, ''), closing FROM courses WHERE course_id = ?"
+CLOSE_COURSE = "UPDATE courses SET closing = 1 WHERE course_id = ?"
+# Columns added to a table since its first version; a database created before gets them on open.
+ADDED_COLUMNS = {"courses": (("incarnation", "TEXT"), ("closing", "INTEGER NOT NULL DEFAULT 0"))}
 SELECT_COURSE = "SELECT 1 FROM courses WHERE course_id = ?"
 # BINARY collation compares UTF-8 bytes, which orders exactly like Python's str comparison.
 SELECT_COURSES = "SELECT course_id FROM courses ORDER BY course_id"
@@ -305,11 +311,21 @@ async def _connect_and_prepare(path: str) -> aiosqlite.Connection:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 await connection.execute(statement)
+        await _add_missing_columns(connection)
         await connection.execute("COMMIT")
     except BaseException:
         await connection.close()
         raise
     return connection
+
+
+async def _add_missing_columns(connection: aiosqlite.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        async with connection.execute(f"PRAGMA table_info({table})") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for name, definition in columns:
+            if name not in present:
+                await connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
 
 async def _refuse_foreign_tables(connection: aiosqlite.Connection, path: str) -> None:
@@ -425,6 +441,13 @@ class SqliteMetadataStore(MetadataStore):
 
     async def course_exists(self, course_id: str) -> bool:
         return await self._row(SELECT_COURSE, (course_id,)) is not None
+
+    async def course_incarnation(self, course_id: str) -> str | None:
+        row = await self._row(SELECT_INCARNATION, (course_id,))
+        return None if row is None or row[1] else row[0]
+
+    async def close_course(self, course_id: str) -> bool:
+        return await self._write(CLOSE_COURSE, (course_id,)) > 0
 
     async def list_courses(self) -> list[str]:
         return [row[0] for row in await self._rows(SELECT_COURSES)]
