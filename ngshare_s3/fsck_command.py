@@ -115,6 +115,7 @@ def print_report(report: fsck.FsckReport, temporaries: list[str], grace_period: 
         (f"Unreferenced objects older than {grace}{removed}", [i.key for i in report.unreferenced]),
         (f"Unreferenced objects younger than {grace}, left alone", [i.key for i in report.young]),
         (f"Unreachable records{removed}", [describe_record(u) for u in report.unreachable]),
+        (f"Courses whose delete stopped halfway{removed}", report.closed_courses),
         ("Records whose objects are missing", [describe_missing(m) for m in report.missing]),
         (f"Temporary files older than {grace}{removed}", temporaries),
     ]
@@ -124,8 +125,11 @@ def print_report(report: fsck.FsckReport, temporaries: list[str], grace_period: 
             print(f"  {line}")
     if report.missing:
         print("Missing objects are never repaired: restore them from a backup.")
-    if not repair and (report.unreferenced or report.unreachable or temporaries):
-        print("Run again with --repair to remove the unreferenced objects, unreachable records and temporary files.")
+    if not repair and (report.unreferenced or report.unreachable or report.closed_courses or temporaries):
+        print(
+            "Run again with --repair to remove the unreferenced objects, unreachable records, "
+            "courses whose delete stopped halfway and temporary files."
+        )
     if consistent(report, temporaries):
         print("Consistent.")
 

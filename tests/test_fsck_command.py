@@ -212,6 +212,22 @@ def test_repair_removes_exactly_the_leftovers(damaged):
     assert "Unreferenced objects younger than 1h, left alone: 1" in again.stdout
 
 
+def test_a_course_whose_delete_stopped_halfway_is_listed_then_removed(site):
+    site.run(lambda ex: ex.metadata.close_course("course1"))
+    result = fsck(*site.flags(), "--grace-period", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[lines.index("Courses whose delete stopped halfway: 1") + 1] == "  course1"
+    assert "Unreachable records: 4" in lines
+    assert "courses whose delete stopped halfway" in lines[-1]
+
+    repaired = fsck(*site.flags(), "--grace-period", "0", "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "Courses whose delete stopped halfway (removed): 1" in repaired.stdout
+    assert site.run(lambda ex: ex.metadata.list_courses()) == []
+    assert site.files() == {}
+
+
 def test_the_grace_period_decides_what_is_old(damaged):
     site, _ = damaged
     os.utime(site.path(YOUNG_ORPHAN), (time.time() - 300, time.time() - 300))

@@ -4,8 +4,9 @@ Writes store the bytes first and the metadata record last; deletes remove record
 bytes after (DESIGN.md, "Consistency"). So a crash can leave objects that no record references,
 and records that nothing live reaches any more: submissions to a release that is no longer the
 assignment's current one (an interrupted assignment delete), or memberships and assignments of
-a course that no longer exists. Only outside interference leaves a live record whose objects
-are missing; those are reported, never deleted.
+a course that no longer exists. A course delete closes the course to writes before its records
+go; one that stopped halfway leaves a closed course, which repair finishes deleting. Only outside
+interference leaves a live record whose objects are missing; those are reported, never deleted.
 
 Everything goes through the two store interfaces, so it works on every backend unchanged.
 """
@@ -65,12 +66,13 @@ class FsckReport:
     young: list[ObjectInfo] = field(default_factory=list)  # unreferenced, maybe an upload in flight
     unreachable: list[UnreachableRecord] = field(default_factory=list)
     missing: list[MissingObject] = field(default_factory=list)
+    closed_courses: list[str] = field(default_factory=list)  # a delete of each stopped halfway
     repaired: bool = False
 
     @property
     def consistent(self) -> bool:
         """Nothing left to worry about: young objects may still become referenced."""
-        removable = self.unreferenced or self.unreachable
+        removable = self.unreferenced or self.unreachable or self.closed_courses
         return not self.missing and (self.repaired or not removable)
 
 
@@ -80,12 +82,18 @@ class _Parents:
 
     def __init__(self, metadata: MetadataStore):
         self.metadata = metadata
-        self._courses: dict[str, bool] = {}
+        self._courses: dict[str, str | None] = {}
         self._assignments: dict[tuple[str, str], Assignment | None] = {}
 
-    async def course_exists(self, course_id: str) -> bool:
+    async def course_state(self, course_id: str) -> str | None:
+        """None for an open course, else why its records are unreachable."""
         if course_id not in self._courses:
-            self._courses[course_id] = await self.metadata.course_exists(course_id)
+            if await self.metadata.course_incarnation(course_id) is not None:
+                self._courses[course_id] = None
+            elif await self.metadata.course_exists(course_id):
+                self._courses[course_id] = "its course is being deleted"
+            else:
+                self._courses[course_id] = "its course does not exist"
         return self._courses[course_id]
 
     async def current_release(self, course_id: str, assignment_id: str) -> str | None:
@@ -96,8 +104,8 @@ class _Parents:
         return found.release_id if found else None
 
     async def why_unreachable(self, record: Record) -> str | None:
-        if not await self.course_exists(record.course_id):
-            return "its course does not exist"
+        if reason := await self.course_state(record.course_id):
+            return reason
         if isinstance(record, Submission):
             release = await self.current_release(record.course_id, record.assignment_id)
             if release is None:
@@ -152,6 +160,9 @@ async def check(
     report = FsckReport(records=sum(len(rows) for rows in dump.values()), objects=len(listed))
 
     parents = _Parents(metadata)
+    for course in dump.get("courses", []):
+        if await parents.course_state(course["course_id"]) == "its course is being deleted":
+            report.closed_courses.append(course["course_id"])
     live: list[Record] = []
     for record in records:
         reason = await parents.why_unreachable(record)
@@ -176,8 +187,9 @@ async def check(
 
 
 async def repair(metadata: MetadataStore, objects: ObjectStore, report: FsckReport) -> None:
-    """Delete the unreachable records (children first), then the unreferenced objects that
-    are older than the grace period. Missing objects are left to be reported."""
+    """Delete the unreachable records (children first) and the courses whose delete stopped
+    halfway, then the unreferenced objects that are older than the grace period. Missing
+    objects are left to be reported."""
     if report.records == 0 and report.unreferenced:
         raise RepairRefused(
             f"the database holds no records at all but the storage holds {report.objects} objects; "
@@ -192,5 +204,7 @@ async def repair(metadata: MetadataStore, objects: ObjectStore, report: FsckRepo
             await metadata.delete_assignment(record.course_id, record.assignment_id, record.release_id)
         elif isinstance(record, Member):
             await metadata.delete_member(record.course_id, record.user_id, record.role)
+    for course_id in report.closed_courses:
+        await metadata.delete_course(course_id)
     await objects.delete([info.key for info in report.unreferenced])
     report.repaired = True

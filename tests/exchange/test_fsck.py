@@ -194,6 +194,25 @@ async def test_records_of_a_deleted_course_are_unreachable(ex):
     assert await ex.metadata.list_events("course1")
 
 
+async def test_a_course_whose_delete_stopped_halfway_is_finished_by_repair(ex):
+    """The delete closed the course to writes, then stopped: its records go, then the course."""
+    await populate(ex)
+    await ex.metadata.close_course("course1")
+    report = await check(ex)
+    assert report.closed_courses == ["course1"]
+    assert {u.reason for u in report.unreachable} == {"its course is being deleted"}
+    assert len(report.unreachable) == 4 and len(report.unreferenced) == 4
+    assert not report.consistent
+
+    await fsck.repair(ex.metadata, ex.objects, report)
+    assert await ex.metadata.list_courses() == []
+    assert (await ex.metadata.dump())["members"] == []
+    assert await all_keys(ex) == []
+    await courses.create_course(ex, ADMIN, "course1", json.dumps(["teacher"]))
+    assert await assignments.list_assignments(ex, ADMIN, "course1") == []
+    assert (await check(ex)).consistent
+
+
 async def test_a_parent_created_after_the_dump_keeps_its_children(ex):
     """The dump is not a snapshot: a record read after its course was created must not be
     taken for an orphan because the course was read before."""
