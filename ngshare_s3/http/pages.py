@@ -1,8 +1,12 @@
-"""The non-API routes: the home page a signed-in browser sees, the health checks and metrics."""
+"""The non-API routes: the home page a signed-in browser sees, the health checks, metrics and
+the API's OpenAPI description."""
 
 from __future__ import annotations
 
+import functools
 import html
+import json
+from importlib import resources
 
 from aiohttp import web
 
@@ -11,6 +15,9 @@ from ..exchange import courses
 from ..exchange.permissions import Caller
 from .auth import authenticated
 from .keys import EXCHANGE, METRICS, SETTINGS
+
+DESCRIBED_PREFIX = "/services/ngshare/"
+ROOT_ONLY_PATHS = ("/metrics",)
 
 HOME_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>ngshare_s3</title></head>
@@ -59,3 +66,26 @@ async def livez(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+@functools.cache
+def api_description(prefix: str, metrics: bool) -> bytes:
+    """openapi.json as this service answers: its API paths moved from the prefix the file is
+    written for to the configured one, /metrics left out when it has a port of its own."""
+    document = json.loads(resources.files(__package__).joinpath("openapi.json").read_text("utf-8"))
+    paths = {}
+    for path, operations in document["paths"].items():
+        if path in ROOT_ONLY_PATHS and not metrics:
+            continue
+        if path.startswith(DESCRIBED_PREFIX):
+            path = prefix + path[len(DESCRIBED_PREFIX):]
+        paths[path] = operations
+    document["paths"] = paths
+    return json.dumps(document).encode()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The API's OpenAPI description, for anyone: it holds nothing a reader of the docs lacks."""
+    settings = request.app[SETTINGS]
+    body = api_description(settings.prefix, settings.metrics_port is None)
+    return web.Response(body=body, content_type="application/json")
