@@ -7,10 +7,8 @@ the store knowing, so the backends stay free of metrics code."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from .stores.wrapped import WrappedStore
 
 NAMESPACE = "ngshare_s3"
 # From a cached token check to a deadline upload of large notebooks.
@@ -78,25 +78,14 @@ def new_metrics() -> Metrics:
     )
 
 
-class ObservedStore:
+class ObservedStore(WrappedStore):
     """A store whose every coroutine and stream is timed, and every failure counted, by
     operation. Everything else passes through untouched."""
 
     def __init__(self, store: Any, name: str, metrics: Metrics):
-        self._store = store
+        super().__init__(store, self._observing)
         self._name = name
         self._metrics = metrics
-
-    def __getattr__(self, operation: str) -> Any:
-        attribute = getattr(self._store, operation)
-        if inspect.iscoroutinefunction(attribute):
-            wrapped = self._time_call(operation, attribute)
-        elif inspect.isasyncgenfunction(attribute):
-            wrapped = self._time_stream(operation, attribute)
-        else:
-            return attribute
-        setattr(self, operation, wrapped)  # wrap once per operation, not once per call
-        return wrapped
 
     @contextlib.contextmanager
     def _observing(self, operation: str) -> Iterator[None]:
@@ -108,21 +97,3 @@ class ObservedStore:
             raise
         finally:
             self._metrics.store_calls.labels(self._name, operation).observe(time.perf_counter() - started)
-
-    def _time_call(self, operation: str, call: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(call)
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            with self._observing(operation):
-                return await call(*args, **kwargs)
-
-        return timed
-
-    def _time_stream(self, operation: str, stream: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
-        @functools.wraps(stream)
-        async def timed(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            with self._observing(operation):
-                async with contextlib.aclosing(stream(*args, **kwargs)) as items:
-                    async for item in items:
-                        yield item
-
-        return timed

@@ -1,4 +1,7 @@
-"""Errors every store backend raises, whatever its driver."""
+"""Errors every store backend raises, whatever its driver.
+
+An error raised because the driver failed keeps the driver's exception as its `__cause__`, so
+the log of the answer it becomes says what really happened."""
 
 
 class StoreConfigError(Exception):
@@ -15,6 +18,20 @@ class DatabaseUnavailable(StoreUnavailable):
     """The metadata store cannot be reached."""
 
     store = "database"
+
+
+class StoreRefused(StoreUnavailable):
+    """The server answers but refuses the service: credentials wrong, expired or lacking a
+    permission, or a request signed with a clock too far off. Retrying does not help; an
+    administrator must fix the configuration. `reason` is the server's name for it."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class DatabaseRefused(StoreRefused, DatabaseUnavailable):
+    """The metadata store refuses the service's credentials."""
 
 
 class DuplicateKey(Exception):

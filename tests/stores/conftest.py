@@ -7,8 +7,9 @@ Adding a backend is one entry in METADATA_BACKENDS or OBJECT_BACKENDS.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 import pytest
 
@@ -92,3 +93,53 @@ async def metadata_store(request: pytest.FixtureRequest) -> AsyncIterator[Metada
 async def object_store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
     async with OBJECT_BACKENDS[request.param](request) as store:
         yield store
+
+
+# A server that refuses ---------------------------------------------------------------------
+
+FERRETDB_USER = "ngshare-admin"
+FERRETDB_PASSWORD = "ngshare-admin-secret"
+
+
+@dataclass(frozen=True)
+class MongoWithAuth:
+    host: str  # host:port
+    user: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def ferretdb_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoWithAuth]:
+    """FerretDB with authentication on (its experimental SCRAM support, on the SQLite engine):
+    it refuses a wrong password (AuthenticationFailed) and a client without credentials
+    (Unauthorized), as a MongoDB with access control does."""
+    import servers
+
+    folder = tmp_path_factory.mktemp("ferretdb-auth")
+    try:
+        program = servers.binary(servers.FERRETDB)
+        (folder / "data").mkdir()
+        process = servers.start(
+            "ferretdb-auth",
+            folder,
+            lambda port: [
+                str(program),
+                "--handler=sqlite",
+                f"--sqlite-url=file:{folder / 'data'}/",
+                f"--listen-addr=127.0.0.1:{port}",
+                "--debug-addr=-",
+                f"--state-dir={folder}",
+                "--telemetry=disable",
+                "--test-enable-new-auth",
+                f"--setup-username={FERRETDB_USER}",
+                f"--setup-password={FERRETDB_PASSWORD}",
+                "--setup-database=admin",
+            ],
+            servers._mongodb_answers,
+        )
+    except servers.ServerUnavailable as reason:
+        pytest.skip(str(reason))
+    try:
+        yield MongoWithAuth(f"127.0.0.1:{process.port}", FERRETDB_USER, FERRETDB_PASSWORD)
+    finally:
+        process.stop()

@@ -30,11 +30,12 @@ from pymongo.errors import (
     ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
+    InvalidOperation,
     OperationFailure,
     PyMongoError,
 )
 
-from ..errors import DatabaseUnavailable, DuplicateKey, StoreConfigError
+from ..errors import DatabaseRefused, DatabaseUnavailable, DuplicateKey, StoreConfigError
 from .base import (
     Assignment,
     Event,
@@ -112,6 +113,10 @@ NEWEST_FIRST = [("timestamp", DESCENDING), ("seq", DESCENDING)]
 # Replicas number events by their own clocks, so two may share a seq: _id breaks that tie.
 EVENTS_NEWEST_FIRST = [("at", DESCENDING), ("seq", DESCENDING), ("_id", DESCENDING)]
 
+# Server error codes meaning "the service's credentials are refused or lack a right" (Unauthorized,
+# AuthenticationFailed): a fault of the configuration that retrying does not mend.
+REFUSED_CODES = {13, 18}
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -131,9 +136,20 @@ def translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         try:
             return await method(*args, **kwargs)
         except DuplicateKeyError as e:
-            raise DuplicateKey(str(e)) from None
+            raise DuplicateKey(str(e)) from e
         except ConnectionFailure as e:
-            raise DatabaseUnavailable(f"database {store.location} unreachable: {_reason(e)}") from None
+            raise DatabaseUnavailable(f"database {store.location} unreachable: {_reason(e)}") from e
+        except OperationFailure as e:
+            if e.code not in REFUSED_CODES:
+                raise
+            details = e.details or {}
+            reason = details.get("codeName") or f"code {e.code}"
+            message = details.get("errmsg") or str(e)
+            raise DatabaseRefused(f"database {store.location} refused the service: {message}", reason) from e
+        except InvalidOperation as e:
+            if not store.closed:
+                raise
+            raise DatabaseUnavailable(f"database {store.location} is closed") from e
 
     return wrapper
 
@@ -234,6 +250,7 @@ class MongoMetadataStore(MetadataStore):
         self._client = client
         self._db = client.get_default_database(default=DEFAULT_DATABASE)
         self._seq = Sequence()
+        self.closed = False
 
     @classmethod
     async def open(cls, url: str) -> MongoMetadataStore:
@@ -251,10 +268,10 @@ class MongoMetadataStore(MetadataStore):
             await store._create_indexes()
         except ConnectionFailure as e:
             await client.close()
-            raise DatabaseUnavailable(f"database {location} unreachable: {_reason(e)}") from None
+            raise DatabaseUnavailable(f"database {location} unreachable: {_reason(e)}") from e
         except PyMongoError as e:
             await client.close()
-            raise StoreConfigError(f"cannot use the database {location}: {e}") from None
+            raise StoreConfigError(f"cannot use the database {location}: {e}") from e
         return store
 
     async def _create_indexes(self) -> None:
@@ -265,10 +282,12 @@ class MongoMetadataStore(MetadataStore):
 
     @translated
     async def ping(self) -> None:
-        await self._db.command("ping")
+        """Reads a collection: a server answers `ping` even to a client it refuses to serve."""
+        await self._db.courses.find_one({}, {"_id": 1})
 
     async def close(self) -> None:
         await self._client.close()
+        self.closed = True
 
     # courses
     @translated

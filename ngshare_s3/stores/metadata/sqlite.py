@@ -374,9 +374,9 @@ class SqliteMetadataStore(MetadataStore):
                 if _is_busy(e) and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
                     continue
-                raise StoreConfigError(f"cannot use the database {path}: {e}") from None
+                raise StoreConfigError(f"cannot use the database {path}: {e}") from e
             except (sqlite3.Error, OSError) as e:
-                raise StoreConfigError(f"cannot use the database {path}: {e}") from None
+                raise StoreConfigError(f"cannot use the database {path}: {e}") from e
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -386,15 +386,15 @@ class SqliteMetadataStore(MetadataStore):
                 yield
             except sqlite3.IntegrityError as e:
                 if "UNIQUE constraint failed" in str(e):
-                    raise DuplicateKey(str(e)) from None
+                    raise DuplicateKey(str(e)) from e
                 raise
             except sqlite3.Error as e:
                 if is_unavailable(e):
-                    raise DatabaseUnavailable(f"database {self.path}: {e}") from None
+                    raise DatabaseUnavailable(f"database {self.path}: {e}") from e
                 raise
             except ValueError as e:  # aiosqlite: the connection is closed
                 if "no active connection" in str(e):
-                    raise DatabaseUnavailable(f"database {self.path} is closed") from None
+                    raise DatabaseUnavailable(f"database {self.path} is closed") from e
                 raise
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import BinaryIO
 
-from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreUnavailable
+from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreRefused, StoreUnavailable
 from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, encode_metadata
 
 TEMP_FOLDER = ".tmp"
@@ -25,7 +25,10 @@ TEMP_FOLDER = ".tmp"
 MAKEDIRS_ATTEMPTS = 5
 
 # Errors that mean the storage itself is unusable right now, not that the request was bad.
-UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOENT}
+
+# Errors that mean the service's user may not use the folder: a fault of the configuration.
+REFUSED_ERRNOS = {errno.EACCES, errno.EPERM}
 
 
 def check_key(key: str) -> list[str]:
@@ -61,13 +64,6 @@ def _read_chunk(file: BinaryIO) -> bytes:
     return file.read(CHUNK_SIZE)
 
 
-def _open_for_reading(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise ObjectNotFound(path) from None
-
-
 class FilesystemObjectStore(ObjectStore):
     """Objects as plain files laid out like their keys, so an administrator can browse them."""
 
@@ -98,12 +94,30 @@ class FilesystemObjectStore(ObjectStore):
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *check_key(key))
 
+    def _failure(self, error: OSError) -> StoreUnavailable:
+        """The store error an OS error about the storage folder means; raise it from `error`."""
+        reason = error.strerror or str(error)
+        if error.errno in REFUSED_ERRNOS:
+            return StoreRefused(f"storage folder {self.root}: {reason}", "permission denied")
+        return StoreUnavailable(f"storage folder {self.root} is missing or unusable: {reason}")
+
+    def _check_folder(self) -> None:
+        """A storage folder that is gone (an unmounted volume, say) makes the store unavailable,
+        rather than every object seem absent."""
+        try:
+            os.stat(self._temp)
+        except OSError as e:
+            raise self._failure(e) from e
+
+    def _prove_writable(self) -> None:
+        try:
+            with tempfile.TemporaryFile(dir=self._temp):
+                pass
+        except OSError as e:
+            raise self._failure(e) from e
+
     async def ping(self) -> None:
-        ok = await asyncio.to_thread(
-            lambda: os.path.isdir(self._temp) and os.access(self.root, os.W_OK | os.X_OK)
-        )
-        if not ok:
-            raise StoreUnavailable(f"storage folder {self.root} is missing or not writable")
+        await asyncio.to_thread(self._prove_writable)
 
     async def close(self) -> None:
         pass
@@ -118,8 +132,8 @@ class FilesystemObjectStore(ObjectStore):
         path = self._path(key)
         try:
             fd, temp = await asyncio.to_thread(tempfile.mkstemp, dir=self._temp)
-        except FileNotFoundError:
-            raise StoreUnavailable(f"storage folder {self.root} is missing") from None
+        except OSError as e:
+            raise self._failure(e) from e
         try:
             with os.fdopen(fd, "wb") as file:
                 digest = hashlib.md5()
@@ -131,8 +145,8 @@ class FilesystemObjectStore(ObjectStore):
             await asyncio.to_thread(self._move_into_place, temp, path)
         except OSError as e:
             await asyncio.to_thread(self._remove_quietly, temp)
-            if e.errno in UNAVAILABLE_ERRNOS:
-                raise StoreUnavailable(f"storage folder {self.root}: {e.strerror}") from None
+            if e.errno in UNAVAILABLE_ERRNOS | REFUSED_ERRNOS:
+                raise self._failure(e) from e
             raise
         except BaseException:
             await asyncio.to_thread(self._remove_quietly, temp)
@@ -183,12 +197,18 @@ class FilesystemObjectStore(ObjectStore):
         except FileNotFoundError:
             pass
 
+    def _open_for_reading(self, path: str, key: str) -> BinaryIO:
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            self._check_folder()
+            raise ObjectNotFound(key) from None
+        except OSError as e:
+            raise self._failure(e) from e
+
     async def get(self, key: str) -> AsyncIterator[bytes]:
         path = self._path(key)
-        try:
-            file = await asyncio.to_thread(_open_for_reading, path)
-        except ObjectNotFound:
-            raise ObjectNotFound(key) from None
+        file = await asyncio.to_thread(self._open_for_reading, path, key)
         try:
             while chunk := await asyncio.to_thread(_read_chunk, file):
                 yield chunk
@@ -199,6 +219,7 @@ class FilesystemObjectStore(ObjectStore):
         """None is kept (see put); the object must exist all the same."""
         path = self._path(key)
         if not await asyncio.to_thread(os.path.isfile, path):
+            await asyncio.to_thread(self._check_folder)
             raise ObjectNotFound(key)
         return {}
 
@@ -207,8 +228,12 @@ class FilesystemObjectStore(ObjectStore):
         await asyncio.to_thread(self._delete_paths, paths)
 
     def _delete_paths(self, paths: list[str]) -> None:
+        self._check_folder()
         for path in paths:
-            self._remove_quietly(path)
+            try:
+                self._remove_quietly(path)
+            except OSError as e:
+                raise self._failure(e) from e
             self._prune_folders(os.path.dirname(path))
 
     def _prune_folders(self, folder: str) -> None:
@@ -227,6 +252,7 @@ class FilesystemObjectStore(ObjectStore):
 
     def _scan(self, start: str, prefix: str) -> list[ObjectInfo]:
         """Every file under start whose key begins with prefix, sorted by key."""
+        self._check_folder()
         found = []
         for folder, subfolders, files in os.walk(start):
             if folder == self.root and TEMP_FOLDER in subfolders:

@@ -32,7 +32,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreUnavailable
+from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreRefused, StoreUnavailable
 from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, decode_metadata, encode_metadata
 
 SCHEME = "s3://"
@@ -60,6 +60,19 @@ BUCKET_NAME = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1
 
 # Error codes meaning "the storage cannot serve this now", whatever the HTTP status.
 UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "NoSuchBucket"}
+
+# Error codes meaning "the server refuses the service's credentials or requests": a fault of the
+# configuration (keys, policy, clock) that retrying does not mend. Any other 403 means it too.
+REFUSED_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "RequestTimeTooSkewed",
+    "SignatureDoesNotMatch",
+    "TokenRefreshRequired",
+}
 
 # Failures that mean the server could not be reached, or the connection broke mid-request.
 CONNECTION_ERRORS = (
@@ -159,6 +172,16 @@ def _status(error: botocore.exceptions.ClientError) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
+def _is_refusal(error: botocore.exceptions.ClientError) -> bool:
+    return _status(error) == 403 or _error_code(error) in REFUSED_CODES
+
+
+def _refusal_reason(error: botocore.exceptions.ClientError) -> str:
+    """The server's code ('AccessDenied'); a HEAD answer has only its status."""
+    code, status = _error_code(error), _status(error)
+    return code if code and code != str(status) else f"HTTP {status}"
+
+
 def _content_md5(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
@@ -172,6 +195,11 @@ def _md5_digest(md5: str) -> bytes:
     if len(digest) != 16:
         raise ChecksumMismatch(f"{md5!r} is not an MD5 digest")
     return digest
+
+
+def _client_error(error: Exception) -> botocore.exceptions.ClientError:
+    """The server's answer, whether _call passed it through or turned it into a refusal."""
+    return error if isinstance(error, botocore.exceptions.ClientError) else error.__cause__
 
 
 class S3ObjectStore(ObjectStore):
@@ -202,16 +230,16 @@ class S3ObjectStore(ObjectStore):
             )
             store = cls(client, executor, bucket, prefix)
             await store._ensure_bucket()
-        except botocore.exceptions.NoCredentialsError:
+        except botocore.exceptions.NoCredentialsError as e:
             await _close(executor, store)
             raise StoreConfigError(
                 f"cannot use storage {location}: no S3 credentials found (set "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile or a web identity role)"
-            ) from None
+            ) from e
         except (botocore.exceptions.BotoCoreError, ValueError) as e:
             # A malformed AWS_ENDPOINT_URL, a missing profile, half a key pair, ...
             await _close(executor, store)
-            raise StoreConfigError(f"cannot use storage {location}: {_one_line(e)}") from None
+            raise StoreConfigError(f"cannot use storage {location}: {_one_line(e)}") from e
         except BaseException:
             await _close(executor, store)
             raise
@@ -220,11 +248,12 @@ class S3ObjectStore(ObjectStore):
     async def _ensure_bucket(self) -> None:
         try:
             await self._call(self._client.head_bucket, Bucket=self.bucket)
-        except botocore.exceptions.ClientError as e:
-            if _status(e) != 404:
+        except (botocore.exceptions.ClientError, StoreRefused) as e:
+            answer = _client_error(e)
+            if _status(answer) != 404:
                 raise StoreConfigError(
-                    f"cannot use bucket {self.bucket!r}: {self._describe(e)}"
-                ) from None
+                    f"cannot use bucket {self.bucket!r}: {self._describe(answer)}"
+                ) from e
             await self._create_bucket()
 
     async def _create_bucket(self) -> None:
@@ -235,12 +264,13 @@ class S3ObjectStore(ObjectStore):
             options["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
             await self._call(self._client.create_bucket, Bucket=self.bucket, **options)
-        except botocore.exceptions.ClientError as e:
-            if _error_code(e) != "BucketAlreadyOwnedByYou":
+        except (botocore.exceptions.ClientError, StoreRefused) as e:
+            answer = _client_error(e)
+            if _error_code(answer) != "BucketAlreadyOwnedByYou":
                 raise StoreConfigError(
                     f"bucket {self.bucket!r} does not exist and could not be created: "
-                    f"{self._describe(e)}"
-                ) from None
+                    f"{self._describe(answer)}"
+                ) from e
 
     @staticmethod
     def _describe(error: botocore.exceptions.ClientError) -> str:
@@ -261,16 +291,23 @@ class S3ObjectStore(ObjectStore):
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except CONNECTION_ERRORS as e:
-            raise StoreUnavailable(f"storage {self.location} unreachable: {_one_line(e)}") from None
+            raise StoreUnavailable(f"storage {self.location} unreachable: {_one_line(e)}") from e
+        except botocore.exceptions.NoCredentialsError as e:  # a role's credentials ran out
+            raise StoreRefused(f"storage {self.location}: {_one_line(e)}", "no credentials") from e
         except botocore.exceptions.ClientError as e:
+            if _is_refusal(e):
+                raise StoreRefused(
+                    f"storage {self.location} refused the service: {self._describe(e)}",
+                    _refusal_reason(e),
+                ) from e
             if _status(e) >= 500 or _error_code(e) in UNAVAILABLE_CODES:
                 raise StoreUnavailable(
                     f"storage {self.location} unavailable: {self._describe(e)}"
-                ) from None
+                ) from e
             raise
-        except RuntimeError:
+        except RuntimeError as e:
             if self._closed:  # the pool refuses new calls once shut down
-                raise StoreUnavailable(f"storage {self.location} is closed") from None
+                raise StoreUnavailable(f"storage {self.location} is closed") from e
             raise
 
     def _name(self, key: str) -> str:
@@ -285,7 +322,7 @@ class S3ObjectStore(ObjectStore):
         try:
             await self._call(self._client.head_bucket, Bucket=self.bucket)
         except botocore.exceptions.ClientError as e:
-            raise StoreUnavailable(f"storage {self.location}: {self._describe(e)}") from None
+            raise StoreUnavailable(f"storage {self.location}: {self._describe(e)}") from e
 
     async def close(self) -> None:
         self._closed = True
@@ -378,10 +415,16 @@ class S3ObjectStore(ObjectStore):
             )
             if errors := response.get("Errors"):
                 first = errors[0]
-                raise StoreUnavailable(
+                code = str(first.get("Code"))
+                message = (
                     f"storage {self.location} could not delete {len(errors)} objects, "
-                    f"first {first.get('Key')!r}: {first.get('Code')} {first.get('Message', '')}"
+                    f"first {first.get('Key')!r}: {code} {first.get('Message', '')}"
                 )
+                # The server's answer, as botocore reports a refused request: the cause to keep.
+                answer = botocore.exceptions.ClientError({"Error": first}, "DeleteObjects")
+                if code in REFUSED_CODES:
+                    raise StoreRefused(message, code) from answer
+                raise StoreUnavailable(message) from answer
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """S3 lists keys in UTF-8 byte order, which is code point order: Python's str order."""
