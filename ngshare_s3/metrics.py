@@ -41,6 +41,7 @@ class Metrics:
     store_calls: Histogram  # seconds per store call, by store and operation
     store_errors: Counter
     hub_lookups: Counter  # token checks, by whether the Hub had to be asked
+    client_disconnects: Counter  # requests whose client went away before the answer, by route
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
@@ -74,6 +75,10 @@ def new_metrics() -> Metrics:
         hub_lookups=make(
             Counter, "hub_token_lookups", "Token checks; source=cache needed no call to the Hub",
             ("source",),
+        ),
+        client_disconnects=make(
+            Counter, "client_disconnects", "Requests whose client went away before the answer",
+            ("route",),
         ),
     )
 

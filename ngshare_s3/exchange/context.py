@@ -8,11 +8,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..stores.errors import ChecksumMismatch, StoreUnavailable
+from ..stores.errors import ChecksumMismatch
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
 from ..stores.objects.base import ObjectStore
 from . import keys, timestamps
-from .errors import ExchangeError, NotFound
+from .errors import ExchangeError, NotFound, Unavailable, translated
 from .files import UploadedFile
 from .permissions import Action, Caller, Standing, authorize
 
@@ -97,14 +97,16 @@ async def _check(ping: Callable[[], Awaitable[None]]) -> str:
     try:
         await asyncio.wait_for(ping(), timeout=HEALTH_CHECK_TIMEOUT)
         return "ok"
-    except (StoreUnavailable, asyncio.TimeoutError, OSError) as error:
+    except Unavailable as error:  # the store's own words are the more precise
+        return f"unavailable: {error.__cause__ or error}"
+    except (asyncio.TimeoutError, OSError) as error:
         return f"unavailable: {error or type(error).__name__}"
 
 
 class Exchange:
     def __init__(self, metadata: MetadataStore, objects: ObjectStore, debug: bool):
-        self.metadata = metadata
-        self.objects = objects
+        self.metadata = translated(metadata)
+        self.objects = translated(objects)
         self.debug = debug
 
     async def authorize(
