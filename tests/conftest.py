@@ -8,6 +8,7 @@ credentials from the usual AWS environment) replaces MinIO.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +19,36 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import servers  # noqa: E402  (tests/ is not a package)
 from servers import MongoServer, S3Server  # noqa: E402
+
+
+# Parallel runs -------------------------------------------------------------------------------
+
+TESTS = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` spreads the tests over workers with pytest-xdist (`--dist loadgroup`). A test
+    module whose tests share a fixture set up once per module (a Hub, an installed image, a
+    rendered chart) stays on one worker, so that costly set-up happens once; every other test
+    goes wherever a worker is free. The servers of this file are started once per worker."""
+    for item in items:
+        if _shares_a_fixture_across_its_module(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _shares_a_fixture_across_its_module(item: pytest.Item) -> bool:
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return False
+    for definitions in fixture_info.name2fixturedefs.values():
+        fixture = definitions[-1]
+        if fixture.scope == "function":
+            continue
+        source = Path(inspect.getfile(fixture.func)).resolve()
+        if source.is_relative_to(TESTS) and source != Path(__file__).resolve():
+            return True
+    return False
 
 
 def _start_or_skip(start: Callable[[Path], servers.Server], folder: Path) -> servers.Server:
