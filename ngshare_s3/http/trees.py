@@ -64,21 +64,35 @@ async def _buffered(exchange: Exchange, tree: FileTree, fields: dict) -> web.Res
 async def _streamed(request: web.Request, exchange: Exchange, tree: FileTree, fields: dict) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     await response.prepare(request)
-    head = json.dumps({"success": True, **fields})[:-1]
-    await response.write(f'{head}, "files": ['.encode())
     try:
-        for index, f in enumerate(tree.files):
-            opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
-            await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
-            async for piece in base64_lines(exchange.read(f.key)):
-                await response.write(piece.replace("\n", "\\n").encode("ascii"))
-            await response.write(b'"}')
-    except ObjectNotFound:
-        # Too late for a 404: cut the answer short, so the client sees a failure, not bad files.
-        log.warning("%s: a file was deleted while it was being sent; connection closed", request.path)
-        if request.transport is not None:
-            request.transport.close()
+        await _write_tree(response, exchange, tree, fields)
+    except Exception as error:
+        if request.transport is None or request.transport.is_closing():
+            raise  # the client went away: the error middleware counts it
+        # Too late for an error answer: cut this one short, so the client sees a failed
+        # transfer, never a corrupt file or a second answer inside the first.
+        _log_cut_short(request, error)
+        request.transport.close()
         return response
-    await response.write(b"]}")
     await response.write_eof()
     return response
+
+
+async def _write_tree(response: web.StreamResponse, exchange: Exchange, tree: FileTree, fields: dict) -> None:
+    head = json.dumps({"success": True, **fields})[:-1]
+    await response.write(f'{head}, "files": ['.encode())
+    for index, f in enumerate(tree.files):
+        opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
+        await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
+        async for piece in base64_lines(exchange.read(f.key)):
+            await response.write(piece.replace("\n", "\\n").encode("ascii"))
+        await response.write(b'"}')
+    await response.write(b"]}")
+
+
+def _log_cut_short(request: web.Request, error: Exception) -> None:
+    route = request.match_info.route.resource.canonical
+    if isinstance(error, ObjectNotFound):
+        log.warning("%s %s: a file was deleted while it was being sent; connection closed", request.method, route)
+    else:
+        log.warning("%s %s failed while sending files; connection closed", request.method, route, exc_info=error)

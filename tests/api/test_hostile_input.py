@@ -5,13 +5,20 @@ the 400 of its kind, changes nothing, and leaves no token in the log."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
+from pathlib import Path
+from traceback import format_exception
 
 import aiohttp
 import pytest
 
+from ngshare_s3.http import trees
+
 from .processes import base_url, free_port, start_server, stop, wait_until_healthy
 from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, failure
 
+WAIT = 30.0
 # Far past the recursion limit, whatever the depth the parser is called at.
 DEEP = 100_000
 
@@ -121,7 +128,7 @@ async def exchange_raw(port: int, request: bytes) -> bytes:
     try:
         writer.write(request)
         await writer.drain()
-        return await asyncio.wait_for(reader.read(), 30)
+        return await asyncio.wait_for(reader.read(), WAIT)
     finally:
         writer.close()
 
@@ -159,3 +166,35 @@ async def test_no_token_reaches_the_log(tmp_path, fake_hub):
     assert "Invalid header value char" in whole_log, "the parser's reason is kept"
     assert token not in whole_log, "a token was written to the log"
     assert "Unhandled exception" not in whole_log
+
+
+async def test_a_store_failure_mid_download_cuts_the_transfer_short(api, classroom, caplog):
+    """The file storage's folder goes away (an unmounted volume) while a tree too large to
+    build in memory is being sent: the client sees a failed transfer, never an answer with an
+    error inside it, and the failure is logged once."""
+    storage = Path(api.settings.storage)
+    if not storage.is_dir():
+        pytest.skip("needs the embedded file storage")
+    big = ("big.bin", b"x" * (trees.BUFFERED_TREE_LIMIT + 1))
+    await api.release("c1", "large", [big, ("small.txt", b"last")], caller=INSTRUCTOR)
+    small = next(path for path in storage.rglob("*") if path.is_file() and path.stat().st_size == 4)
+    small.unlink()
+    shutil.rmtree(storage / ".tmp")
+    route = f"{api.prefix}assignment/c1/large"
+    caplog.set_level(logging.INFO)
+
+    async with api.client.get(route, headers=api.headers_for(STUDENT), timeout=aiohttp.ClientTimeout(total=WAIT)) as response:
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+
+    request = f"GET {route} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n".encode()
+    answer = await exchange_raw(api.client.server.port, request + b"Authorization: token " + api.hub.token_for(STUDENT).encode() + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"Transfer-Encoding: chunked" in answer
+    assert not answer.endswith(b"0\r\n\r\n"), "the chunked body must not be completed"
+    assert b'"success": false' not in answer and answer.count(b"HTTP/1.1") == 1
+
+    cut = [record for record in caplog.records if "connection closed" in record.getMessage()]
+    assert [record.levelno for record in cut] == [logging.WARNING] * 2, caplog.text
+    assert all("storage folder" in "".join(format_exception(record.exc_info[1])) for record in cut), "the cause is kept"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR], caplog.text
