@@ -12,7 +12,6 @@ from openapi_spec_validator import validate
 from ngshare_s3.http import pages
 from ngshare_s3.http.routes import add_routes
 
-PREFIX = "/services/ngshare/"
 METHODS = {"get", "post", "delete", "put", "patch", "head", "options"}
 
 
@@ -41,7 +40,7 @@ def test_the_packaged_description_is_valid_openapi_3_1():
 
 
 def test_every_route_is_described_and_nothing_else():
-    assert described_routes(packaged_description()) == served_routes(PREFIX, metrics=True)
+    assert described_routes(packaged_description()) == served_routes(pages.DESCRIBED_PREFIX, metrics=True)
 
 
 def test_the_served_description_follows_the_prefix_and_the_metrics_port():
