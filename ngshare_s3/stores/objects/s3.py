@@ -197,9 +197,13 @@ def _md5_digest(md5: str) -> bytes:
     return digest
 
 
-def _client_error(error: Exception) -> botocore.exceptions.ClientError:
-    """The server's answer, whether _call passed it through or turned it into a refusal."""
-    return error if isinstance(error, botocore.exceptions.ClientError) else error.__cause__
+def _server_answer(error: Exception) -> botocore.exceptions.ClientError:
+    """The server's answer, whether _call passed it through or turned it into a refusal;
+    re-raise a refusal with no answer behind it (no credentials were found)."""
+    answer = error if isinstance(error, botocore.exceptions.ClientError) else error.__cause__
+    if not isinstance(answer, botocore.exceptions.ClientError):
+        raise error
+    return answer
 
 
 class S3ObjectStore(ObjectStore):
@@ -230,7 +234,9 @@ class S3ObjectStore(ObjectStore):
             )
             store = cls(client, executor, bucket, prefix)
             await store._ensure_bucket()
-        except botocore.exceptions.NoCredentialsError as e:
+        except (botocore.exceptions.NoCredentialsError, StoreRefused) as e:
+            # A refusal that reaches here has no answer of the server behind it (see
+            # _ensure_bucket): nothing in the AWS chain gave credentials.
             await _close(executor, store)
             raise StoreConfigError(
                 f"cannot use storage {location}: no S3 credentials found (set "
@@ -249,7 +255,7 @@ class S3ObjectStore(ObjectStore):
         try:
             await self._call(self._client.head_bucket, Bucket=self.bucket)
         except (botocore.exceptions.ClientError, StoreRefused) as e:
-            answer = _client_error(e)
+            answer = _server_answer(e)
             if _status(answer) != 404:
                 raise StoreConfigError(
                     f"cannot use bucket {self.bucket!r}: {self._describe(answer)}"
@@ -265,7 +271,7 @@ class S3ObjectStore(ObjectStore):
         try:
             await self._call(self._client.create_bucket, Bucket=self.bucket, **options)
         except (botocore.exceptions.ClientError, StoreRefused) as e:
-            answer = _client_error(e)
+            answer = _server_answer(e)
             if _error_code(answer) != "BucketAlreadyOwnedByYou":
                 raise StoreConfigError(
                     f"bucket {self.bucket!r} does not exist and could not be created: "
