@@ -365,10 +365,19 @@ def start_minio(folder: Path, console_port: int | None = None) -> Server:
     )
 
 
-def start_ferretdb(folder: Path) -> Server:
-    """FerretDB on its SQLite engine, one SQLite file per database in `folder/data`."""
+def start_ferretdb(folder: Path, admin: tuple[str, str] | None = None) -> Server:
+    """FerretDB on its SQLite engine, one SQLite file per database in `folder/data`. With an
+    `admin` (user, password), authentication is on (FerretDB's experimental SCRAM support):
+    that user, in the `admin` database, may create others; a client without credentials or
+    with wrong ones is refused, as by a MongoDB with access control."""
     program = binary(FERRETDB)
     (folder / "data").mkdir(parents=True, exist_ok=True)
+    authentication = [] if admin is None else [
+        "--test-enable-new-auth",
+        f"--setup-username={admin[0]}",
+        f"--setup-password={admin[1]}",
+        "--setup-database=admin",
+    ]
     return start(
         "ferretdb",
         folder,
@@ -380,6 +389,7 @@ def start_ferretdb(folder: Path) -> Server:
             "--debug-addr=-",  # no metrics listener, so parallel instances do not collide
             f"--state-dir={folder}",
             "--telemetry=disable",
+            *authentication,
         ],
         _mongodb_answers,
     )

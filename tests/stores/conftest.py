@@ -115,28 +115,8 @@ def ferretdb_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mon
     (Unauthorized), as a MongoDB with access control does."""
     import servers
 
-    folder = tmp_path_factory.mktemp("ferretdb-auth")
     try:
-        program = servers.binary(servers.FERRETDB)
-        (folder / "data").mkdir()
-        process = servers.start(
-            "ferretdb-auth",
-            folder,
-            lambda port: [
-                str(program),
-                "--handler=sqlite",
-                f"--sqlite-url=file:{folder / 'data'}/",
-                f"--listen-addr=127.0.0.1:{port}",
-                "--debug-addr=-",
-                f"--state-dir={folder}",
-                "--telemetry=disable",
-                "--test-enable-new-auth",
-                f"--setup-username={FERRETDB_USER}",
-                f"--setup-password={FERRETDB_PASSWORD}",
-                "--setup-database=admin",
-            ],
-            servers._mongodb_answers,
-        )
+        process = servers.start_ferretdb(tmp_path_factory.mktemp("ferretdb-auth"), admin=(FERRETDB_USER, FERRETDB_PASSWORD))
     except servers.ServerUnavailable as reason:
         pytest.skip(str(reason))
     try:
