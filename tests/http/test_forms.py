@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from ngshare_s3.exchange.files import DecodedFiles, decode_files_from
+from ngshare_s3.exchange.files import DecodedFiles
 from ngshare_s3.http.forms import FieldValue, NotUtf8, parse_form
 
 AWKWARD = "a+b %25 %2 100% & = ü € \U0001f600 \x01 " + "%41" * 50
@@ -42,17 +42,6 @@ def test_the_files_field_is_decoded_on_the_way():
 def test_a_bad_files_field_keeps_its_error_for_later():
     decoded = parse_form(io.BytesIO(b"files=%5B1"))["files"]
     assert decoded.files == [] and decoded.error.message == "Files cannot be JSON decoded"
-
-
-class ByteByByte(io.BytesIO):
-    def read(self, size=-1):
-        return super().read(1)
-
-
-def test_characters_split_between_reads_of_the_files_field_decode():
-    files = [{"path": "é€\U0001f600.txt", "content": "aGk="}]
-    decoded = decode_files_from(ByteByByte(json.dumps(files, ensure_ascii=False).encode()))
-    assert [(f.path, f.body.read()) for f in decoded.result()] == [("é€\U0001f600.txt", b"hi")]
 
 
 @pytest.mark.parametrize("encoded", [b"files=%5B%22%FF%22%5D", b"files=%5B%22%C3", b"files=%5B1,%5D%FF"])
