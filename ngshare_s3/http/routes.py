@@ -17,7 +17,7 @@ SEGMENT = "[^/]+"
 def _decodes(raw_path: str) -> bool:
     try:
         unquote_to_bytes(raw_path.encode("utf-8", "surrogateescape")).decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeError:
         return False
     return True
 
