@@ -279,6 +279,7 @@ class MongoMetadataStore(MetadataStore):
             for keys, unique in indexes:
                 name = "_".join(field for field, _ in keys)
                 await self._db[collection].create_index(keys, unique=unique, name=name)
+        await self._create_claim_index()
 
     @translated
     async def ping(self) -> None:
@@ -286,8 +287,8 @@ class MongoMetadataStore(MetadataStore):
         await self._db.courses.find_one({}, {"_id": 1})
 
     async def close(self) -> None:
-        await self._client.close()
         self.closed = True
+        await self._client.close()
 
     # courses
     @translated
@@ -311,7 +312,6 @@ class MongoMetadataStore(MetadataStore):
     async def course_exists(self, course_id: str) -> bool:
         return await self._db.courses.find_one({"course_id": course_id}) is not None
 
-        await self._create_claim_index()
     @translated
     async def list_courses(self) -> list[str]:
         # Sorted here: Python's order is code point order on every server.
