@@ -28,27 +28,33 @@ TESTS = Path(__file__).parent
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` spreads the tests over workers with pytest-xdist (`--dist loadgroup`). A test
-    module whose tests share a fixture set up once per module (a Hub, an installed image, a
-    rendered chart) stays on one worker, so that costly set-up happens once; every other test
-    goes wherever a worker is free. The servers of this file are started once per worker."""
+    """`make test` spreads the tests over workers with pytest-xdist (`--dist loadgroup`). Tests
+    that share a fixture set up once per module (a Hub, an installed image, a rendered chart)
+    stay on one worker, so that costly set-up happens once per module and parameter, and go
+    first, so that no worker is left with one of them at the end; every other test goes
+    wherever a worker is free. The servers of this file are started once per worker."""
     for item in items:
-        if _shares_a_fixture_across_its_module(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        if group := _module_fixture_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
-def _shares_a_fixture_across_its_module(item: pytest.Item) -> bool:
+def _module_fixture_group(item: pytest.Item) -> str | None:
+    """The test's module and the parameters of its per-module fixtures, if it uses any."""
     fixture_info = getattr(item, "_fixtureinfo", None)
     if fixture_info is None:
-        return False
-    for definitions in fixture_info.name2fixturedefs.values():
+        return None
+    shared = []
+    for name, definitions in fixture_info.name2fixturedefs.items():
         fixture = definitions[-1]
-        if fixture.scope == "function":
-            continue
         source = Path(inspect.getfile(fixture.func)).resolve()
-        if source.is_relative_to(TESTS) and source != Path(__file__).resolve():
-            return True
-    return False
+        if fixture.scope != "function" and source.is_relative_to(TESTS) and source != Path(__file__).resolve():
+            shared.append(name)
+    if not shared:
+        return None
+    indices = getattr(getattr(item, "callspec", None), "indices", {})
+    parameters = [f"{name}={indices[name]}" for name in sorted(shared) if name in indices]
+    return item.nodeid.split("::")[0] + (f"[{','.join(parameters)}]" if parameters else "")
 
 
 def _start_or_skip(start: Callable[[Path], servers.Server], folder: Path) -> servers.Server:
