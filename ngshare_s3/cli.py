@@ -14,7 +14,7 @@ from aiohttp import web
 from . import __version__, auditor_command, fsck_command
 from .app import make_app, make_metrics_app, make_runner, stop_gracefully
 from .http.keys import METRICS
-from .logs import configure_logging
+from .logs import UnparsedRequestLog, configure_logging
 from .settings import Settings, SettingsError, parse_settings
 from .stores.errors import StoreConfigError, StoreUnavailable
 
@@ -33,7 +33,9 @@ async def serve(settings: Settings) -> None:
     app = make_app(settings)
     runners = [make_runner(app)]
     if settings.metrics_port is not None:
-        runners.append(web.AppRunner(make_metrics_app(app[METRICS]), access_log=None, handle_signals=False))
+        runners.append(web.AppRunner(
+            make_metrics_app(app[METRICS]), access_log=None, logger=UnparsedRequestLog(), handle_signals=False
+        ))
     await runners[0].setup()  # opens the stores
     try:
         await listen(runners[0], settings.host, settings.port)

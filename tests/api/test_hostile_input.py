@@ -137,10 +137,10 @@ async def test_no_token_reaches_the_log(tmp_path, fake_hub):
     """The whole log of a server process at debug level, every logger included: tokens in
     a query the service ignores, and in headers or a query that HTTP cannot parse."""
     token = fake_hub.token_for(ADMIN)
-    port, log_path = free_port(), tmp_path / "server.log"
+    port, metrics_port, log_path = free_port(), free_port(), tmp_path / "server.log"
     backend = (f"sqlite:///{tmp_path}/ngshare.db", str(tmp_path / "files"))
     with open(log_path, "ab") as log:
-        server = start_server(backend, fake_hub.url, port, log, "--debug")
+        server = start_server(backend, fake_hub.url, port, log, "--debug", "--metrics-port", str(metrics_port))
     try:
         async with aiohttp.ClientSession() as http:
             await wait_until_healthy(http, base_url(port), server)
@@ -158,10 +158,12 @@ async def test_no_token_reaches_the_log(tmp_path, fake_hub):
             for header in (b"Authorization: token ", b"Cookie: ngshare-s3-token="):
                 request = courses + b" HTTP/1.1\r\n" + header + secret + bad_byte + b"\r\n" + head + b"\r\n"
                 answers.append(await exchange_raw(port, request))
+        scrape = b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer " + secret + b"\x01\r\n" + head + b"\r\n"
+        answers.append(await exchange_raw(metrics_port, scrape))
     finally:
         stop(server)
     statuses = [answer.split(b" ", 2)[1] for answer in answers]
-    assert statuses == [b"403", b"200"] + [b"400"] * 5, statuses
+    assert statuses == [b"403", b"200"] + [b"400"] * 6, statuses
     whole_log = log_path.read_text(errors="replace")
     assert "Invalid header value char" in whole_log, "the parser's reason is kept"
     assert token not in whole_log, "a token was written to the log"
