@@ -191,7 +191,10 @@ class Exchange:
         results = await asyncio.gather(*uploads, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
-            await self.discard(targets)
+            try:
+                await self.discard(targets)
+            except Exception as error:  # the upload's own failure is what the caller must hear of
+                log.warning("%d objects of a failed upload left for fsck to remove: %s", len(targets), error, exc_info=error)
             if isinstance(failures[0], ChecksumMismatch):
                 raise ExchangeError("Upload corrupted in transit; nothing was stored") from failures[0]
             raise failures[0]

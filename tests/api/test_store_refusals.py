@@ -72,7 +72,9 @@ async def test_storage_refusing_the_credentials_is_a_503_naming_it(make_api, loo
     message = logged_answer(caplog)
     # The chain down to the driver: the store's refusal, then botocore's own error.
     assert "; cause: StoreRefused: storage s3://" in message
-    assert "<- ClientError: An error occurred (AccessDenied)" in message
+    assert "An error occurred (AccessDenied) when calling the PutObject operation" in message
+    # Removing what landed is refused too: that is logged, and the upload's own cause is kept.
+    assert any("left for fsck to remove" in r.getMessage() for r in caplog.records)
     assert await api.assignments("c") == []
 
 
