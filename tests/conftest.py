@@ -26,35 +26,27 @@ from servers import MongoServer, S3Server  # noqa: E402
 TESTS = Path(__file__).parent
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` spreads the tests over workers with pytest-xdist (`--dist loadgroup`). Tests
-    that share a fixture set up once per module (a Hub, an installed image, a rendered chart)
-    stay on one worker, so that costly set-up happens once per module and parameter, and go
-    first, so that no worker is left with one of them at the end; every other test goes
-    wherever a worker is free. The servers of this file are started once per worker."""
-    for item in items:
-        if group := _module_fixture_group(item):
-            item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    """`make test` spreads the test files over workers with pytest-xdist (`--dist loadfile`: a
+    file's tests run on one worker, in order, so a fixture set up once per module is set up
+    once). Files with such fixtures (a Hub, an installed image, a rendered chart) take longest,
+    so they go first: no worker is left with one of them at the end while the other idles."""
+    slow_files = {item.path for item in items if _uses_a_module_fixture(item)}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
-def _module_fixture_group(item: pytest.Item) -> str | None:
-    """The test's module and the parameters of its per-module fixtures, if it uses any."""
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    """A fixture of the test suite set up once per module (or once per session in a test file);
+    the servers of this file, started once per worker, do not count."""
     fixture_info = getattr(item, "_fixtureinfo", None)
     if fixture_info is None:
-        return None
-    shared = []
-    for name, definitions in fixture_info.name2fixturedefs.items():
+        return False
+    for definitions in fixture_info.name2fixturedefs.values():
         fixture = definitions[-1]
         source = Path(inspect.getfile(fixture.func)).resolve()
         if fixture.scope != "function" and source.is_relative_to(TESTS) and source != Path(__file__).resolve():
-            shared.append(name)
-    if not shared:
-        return None
-    indices = getattr(getattr(item, "callspec", None), "indices", {})
-    parameters = [f"{name}={indices[name]}" for name in sorted(shared) if name in indices]
-    return item.nodeid.split("::")[0] + (f"[{','.join(parameters)}]" if parameters else "")
+            return True
+    return False
 
 
 def _start_or_skip(start: Callable[[Path], servers.Server], folder: Path) -> servers.Server:

@@ -218,7 +218,7 @@ async def until_refused(port: int) -> None:
     for _ in range(200):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: queued as the listener closed
             return
         writer.close()
         await asyncio.sleep(0.05)
