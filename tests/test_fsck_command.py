@@ -98,7 +98,7 @@ async def service_data(ex: Exchange, timestamp: str) -> dict[str, dict[str, byte
         "submission": (await submissions.get_submission(ex, TEACHER, "course1", "ps1", "alice", None))[0],
         "feedback": (await feedback.get_feedback(ex, ALICE, "course1", "ps1", "alice", timestamp))[0],
     }
-    return {name: {f.path: await read_all(ex.read(f.key)) for f in tree.files} for name, tree in trees.items()}
+    return {name: {f.path: await read_all(ex.read(tree, f)) for f in tree.files} for name, tree in trees.items()}
 
 
 async def put(ex: Exchange, key: str, data: bytes) -> None:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ..stores.errors import ChecksumMismatch
+from ..stores.errors import ChecksumMismatch, ObjectNotFound
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
 from ..stores.objects.base import ObjectStore
 from . import keys, timestamps
@@ -204,8 +204,14 @@ class Exchange:
         """Remove bodies no document points at any more (after the metadata is gone)."""
         await self.objects.delete([f.key for f in files])
 
-    def read(self, key: str) -> AsyncIterator[bytes]:
-        return self.objects.get(key)
+    async def read(self, tree: FileTree, file: StoredFile) -> AsyncIterator[bytes]:
+        """One file's body; NotFound with the tree's message if it vanished (a delete that raced
+        the download)."""
+        try:
+            async for chunk in self.objects.get(file.key):
+                yield chunk
+        except ObjectNotFound as error:
+            raise NotFound(tree.gone) from error
 
     async def after_commit(self, left_behind: str, work: Awaitable[object]) -> None:
         """Work that follows a write's commit point. The write has happened, so a failure here

@@ -20,9 +20,9 @@ from multidict import MultiDict, MultiDictProxy
 
 from ..exchange.errors import BadRequest
 from ..exchange.files import IN_MEMORY_BODY, decode_files_from
-from ..stores.objects.base import CHUNK_SIZE
 
 FORM = "application/x-www-form-urlencoded"
+CHUNK_SIZE = 1 << 20  # how much of a spooled body is read or written at a time
 STREAMED_FIELDS = frozenset({"files"})
 
 

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ..exchange.context import Exchange, FileTree, StoredFile
 from ..exchange.errors import NotFound
-from ..stores.errors import ObjectNotFound
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +51,9 @@ async def send_tree(
 
 async def _buffered(exchange: Exchange, tree: FileTree, fields: dict) -> web.Response:
     files = []
-    try:
-        for f in tree.files:
-            content = "".join([piece async for piece in base64_lines(exchange.read(f.key))])
-            files.append({"path": f.path, "checksum": f.md5, "content": content})
-    except ObjectNotFound as error:
-        raise NotFound(tree.gone) from error
+    for f in tree.files:
+        content = "".join([piece async for piece in base64_lines(exchange.read(tree, f))])
+        files.append({"path": f.path, "checksum": f.md5, "content": content})
     return web.json_response({"success": True, "files": files, **fields})
 
 
@@ -84,7 +80,7 @@ async def _write_tree(response: web.StreamResponse, exchange: Exchange, tree: Fi
     for index, f in enumerate(tree.files):
         opening = json.dumps({"path": f.path, "checksum": f.md5})[:-1]
         await response.write(f'{", " if index else ""}{opening}, "content": "'.encode())
-        async for piece in base64_lines(exchange.read(f.key)):
+        async for piece in base64_lines(exchange.read(tree, f)):
             await response.write(piece.replace("\n", "\\n").encode("ascii"))
         await response.write(b'"}')
     await response.write(b"]}")
@@ -92,7 +88,7 @@ async def _write_tree(response: web.StreamResponse, exchange: Exchange, tree: Fi
 
 def _log_cut_short(request: web.Request, error: Exception) -> None:
     route = request.match_info.route.resource.canonical
-    if isinstance(error, ObjectNotFound):
+    if isinstance(error, NotFound):
         log.warning("%s %s: a file was deleted while it was being sent; connection closed", request.method, route)
     else:
         log.warning("%s %s failed while sending files; connection closed", request.method, route, exc_info=error)
