@@ -4,7 +4,7 @@ the OpenAPI description the service serves, each answer checked against it (no 5
 described status code, content type, body schema and headers).
 
 The run is bounded (MAX_EXAMPLES per operation and role, about 3,500 requests in all, two minutes
-on two cores). Generated ids, timestamps and uploads are often the classroom's real ones, so that
+on two cores; NGSHARE_FUZZ_EXAMPLES=40 makes a longer search). Generated ids, timestamps and uploads are often the classroom's real ones, so that
 requests get past the 404s; after a call that may have changed the classroom, it is put back.
 The service is called at its own address, as its root routes are not behind the Hub's proxy;
 the tokens are real Hub tokens, checked by the Hub."""
