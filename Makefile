@@ -24,11 +24,12 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The test files are spread over TEST_WORKERS pytest-xdist workers, each file on one worker
-# (tests/conftest.py). `make test TEST_WORKERS=0` runs them all in this one process.
+# The test files are spread over TEST_WORKERS pytest-xdist workers, each file on one worker, in
+# the order tests/conftest.py gives (slowest first). `make test TEST_WORKERS=0` runs them all in
+# this one process.
 TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 demo: install
 	$(PY) demo/run.py $(DEMO_ARGS)
