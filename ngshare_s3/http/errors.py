@@ -71,7 +71,9 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
             return envelope(405, f"Method {request.method} not allowed")
         return web.Response(status=404, text=NOT_FOUND_PAGE, content_type="text/html")
     except web.HTTPMethodNotAllowed as error:
-        return envelope(405, f"Method {error.method} not allowed")
+        answer = envelope(405, f"Method {error.method} not allowed")
+        answer.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return answer
     except web.HTTPException:
         raise
     except Exception as error:

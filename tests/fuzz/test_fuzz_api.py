@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from .classroom import (
@@ -36,11 +37,10 @@ from .test_api_description import packaged_description
 
 MAX_EXAMPLES = int(os.environ.get("NGSHARE_FUZZ_EXAMPLES", "10"))
 # Left out: negative_data_rejection, as the service ignores parameters it does not know (ngshare
-# does, and its clients send extra ones), and unsupported_method until 405 answers carry Allow
-# (test_a_405_names_the_allowed_methods).
+# does, and its clients send extra ones).
 CHECKS = [
     not_a_server_error, status_code_conformance, content_type_conformance,
-    response_schema_conformance, response_headers_conformance,
+    response_schema_conformance, response_headers_conformance, unsupported_method,
 ]
 # Calls after which the classroom may differ from what the next cases expect.
 CHANGES_CLASSROOM = ("DELETE", "POST instructor", "POST student")  # "POST student" covers "POST students"
@@ -110,11 +110,6 @@ def test_the_service_serves_its_description_without_a_token(live):
     assert response.json() == packaged_description()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known finding, open: a 405 answer has no Allow header (RFC 9110 requires one); "
-    "ngshare_s3/http/errors.py renders aiohttp's 405 as the envelope without its allowed methods",
-)
 def test_a_405_names_the_allowed_methods(live):
     response = requests.request("TRACE", f"{live.service_url}{PREFIX}courses", timeout=30)
     assert response.status_code == 405
