@@ -59,7 +59,7 @@ async def live_bodies(ex: Exchange) -> dict[str, bytes]:
     files = list(release_files(assignment))
     for s in await ex.submissions_of(assignment):
         files += submission_files(s) + feedback_files(s)
-    return {f.key: await read_all(ex.read(f.key)) for f in files}
+    return {f.key: await read_all(ex.objects.get(f.key)) for f in files}
 
 
 async def test_data_written_by_the_service_is_consistent(ex):
