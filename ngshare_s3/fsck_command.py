@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shlex
 import sys
@@ -19,7 +18,6 @@ from .stores import open_metadata_store, open_object_store
 from .stores.errors import StoreConfigError, StoreUnavailable
 from .stores.metadata.base import Assignment, Member
 from .stores.objects.base import ObjectStore
-from .stores.objects.filesystem import FilesystemObjectStore
 
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION = re.compile(r"(\d+)([smhd]?)")
@@ -55,18 +53,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def stale_temporary_files(objects: ObjectStore, grace_period: timedelta) -> list[str]:
-    """Only the folder store writes temporary files; other backends leave none behind."""
-    if not isinstance(objects, FilesystemObjectStore):
-        return []
-    return objects.stale_temporary_files(older_than=time.time() - grace_period.total_seconds())
-
-
-def remove_files(paths: list[str]) -> None:
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    return objects.stale_leftovers(older_than=time.time() - grace_period.total_seconds())
 
 
 def _fields(**values: str | None) -> str:
@@ -143,7 +130,7 @@ async def run(database: str, storage: str, grace_period: timedelta, repair: bool
             temporaries = stale_temporary_files(objects, grace_period)
             if repair:
                 await fsck.repair(metadata, objects, report)
-                remove_files(temporaries)
+                objects.remove_leftovers(temporaries)
         finally:
             await objects.close()
     finally:

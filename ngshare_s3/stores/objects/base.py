@@ -99,3 +99,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Every object whose key starts with prefix, in key order."""
+
+    def stale_leftovers(self, older_than: float) -> list[str]:
+        """What puts that crashed left behind outside the objects (partial bodies), last
+        written before `older_than` (a Unix time), for fsck. S3 keeps none: a put is atomic."""
+        return []
+
+    def remove_leftovers(self, leftovers: Iterable[str]) -> None:
+        """Remove what stale_leftovers found; those gone already are ignored."""

@@ -271,11 +271,15 @@ class FilesystemObjectStore(ObjectStore):
         found.sort(key=lambda info: info.key)
         return found
 
-    def stale_temporary_files(self, older_than: float) -> list[str]:
-        """Partial bodies of puts whose process died (a put removes its temporary file on every
+    def stale_leftovers(self, older_than: float) -> list[str]:
+        """Temporary files of puts whose process died (a put removes its temporary file on every
         failure it lives through, but not on a crash), last written before `older_than`."""
         try:
             entries = list(os.scandir(self._temp))
         except FileNotFoundError:
             return []
         return sorted(e.path for e in entries if e.is_file(follow_symlinks=False) and e.stat().st_mtime < older_than)
+
+    def remove_leftovers(self, leftovers: Iterable[str]) -> None:
+        for path in leftovers:
+            self._remove_quietly(path)
