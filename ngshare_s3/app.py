@@ -11,7 +11,7 @@ from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware
 from .http.draining import RequestsInFlight
-from .http.keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
+from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
 from .http.observe import AccessLogger, count_uploads
 from .http.routes import add_routes, utf8_segments
 from .logs import UnparsedRequestLog

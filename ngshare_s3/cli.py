@@ -13,7 +13,7 @@ from aiohttp import web
 
 from . import __version__, auditor_command, fsck_command
 from .app import make_app, make_metrics_app, make_runner, stop_gracefully
-from .http.keys import METRICS
+from .http.app_keys import METRICS
 from .logs import UnparsedRequestLog, configure_logging
 from .settings import Settings, SettingsError, parse_settings
 from .stores.errors import StoreConfigError, StoreUnavailable

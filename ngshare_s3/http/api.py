@@ -10,7 +10,7 @@ from ..exchange import assignments, courses, events, feedback, maintenance, rost
 from ..exchange.permissions import Caller
 from .arguments import Arguments
 from .auth import authenticated
-from .keys import EXCHANGE
+from .app_keys import EXCHANGE
 from .trees import send_tree
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from ..exchange.errors import BadRequest
 from ..exchange.files import DecodedFiles
 from .forms import NotUtf8, parse_query, read_form
-from .keys import SETTINGS
+from .app_keys import SETTINGS
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 

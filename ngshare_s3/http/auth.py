@@ -19,7 +19,7 @@ from tornado.web import HTTPError
 from ..exchange.errors import Forbidden, Unavailable
 from ..exchange.permissions import Caller
 from ..settings import Settings
-from .keys import HUB_AUTH, METRICS, SETTINGS, USER
+from .app_keys import HUB_AUTH, METRICS, SETTINGS, USER
 from .login import browser_token, login_redirect
 
 log = logging.getLogger(__name__)

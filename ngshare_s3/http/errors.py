@@ -13,7 +13,7 @@ import logging
 from aiohttp import web
 
 from ..exchange.errors import ExchangeError
-from .keys import METRICS, SETTINGS
+from .app_keys import METRICS, SETTINGS
 from .observe import route_template
 
 log = logging.getLogger(__name__)

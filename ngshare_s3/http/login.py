@@ -21,7 +21,7 @@ from tornado.web import HTTPError, create_signed_value, decode_signed_value
 
 from ..exchange.errors import BadRequest, Forbidden, Unavailable
 from ..exchange.login_states import claim_login_state
-from .keys import EXCHANGE, HUB_AUTH, SETTINGS
+from .app_keys import EXCHANGE, HUB_AUTH, SETTINGS
 
 log = logging.getLogger(__name__)
 

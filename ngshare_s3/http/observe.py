@@ -11,7 +11,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from ..logs import FIELDS
 from . import api
-from .keys import METRICS, USER
+from .app_keys import METRICS, USER
 
 access_log = logging.getLogger("ngshare_s3.access")
 

@@ -14,7 +14,7 @@ from .. import __version__
 from ..exchange import courses
 from ..exchange.permissions import Caller
 from .auth import authenticated
-from .keys import EXCHANGE, METRICS, SETTINGS
+from .app_keys import EXCHANGE, METRICS, SETTINGS
 
 DESCRIBED_PREFIX = "/services/ngshare/"
 ROOT_ONLY_PATHS = ("/metrics",)

@@ -1,4 +1,5 @@
-"""Typed keys for what the application and each request carry."""
+"""Typed aiohttp keys for what the application and each request carry (object keys in the
+stores are exchange/keys.py's business)."""
 
 from __future__ import annotations
 
