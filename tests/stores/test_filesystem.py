@@ -68,23 +68,9 @@ async def test_files_laid_out_like_their_keys(store: FilesystemObjectStore) -> N
     assert path.read_bytes() == b"hi"
 
 
-BAD_KEYS = [
-    "",
-    "/etc/passwd",
-    "../outside",
-    "a/../../outside",
-    "a/..",
-    "..",
-    ".",
-    "a/./b",
-    "a//b",
-    "a/",
-    "a/b\0c",
-    f"{TEMP_FOLDER}/x",
-]
-
-
-@pytest.mark.parametrize("key", BAD_KEYS)
+# The rule every backend holds keys to is in the object store contract suite; here, that no key
+# leaves the root or enters the folder of temporary files.
+@pytest.mark.parametrize("key", ["../outside", "a/../../outside", "/etc/passwd", f"{TEMP_FOLDER}/x"])
 async def test_keys_that_could_leave_their_place_are_refused(
     store: FilesystemObjectStore, tmp_path: Path, key: str
 ) -> None:
@@ -97,19 +83,9 @@ async def test_keys_that_could_leave_their_place_are_refused(
     assert files_under(tmp_path) == []
 
 
-@pytest.mark.parametrize("prefix", ["../", "a/../", "/", "/etc/", "a//", f"{TEMP_FOLDER}/"])
-async def test_prefixes_that_could_leave_the_root_are_refused(
-    store: FilesystemObjectStore, prefix: str
-) -> None:
+async def test_the_temporary_folder_cannot_be_listed(store: FilesystemObjectStore) -> None:
     with pytest.raises(ValueError):
-        await keys(store, prefix)
-
-
-async def test_delete_of_a_bad_key_deletes_nothing_else(store: FilesystemObjectStore) -> None:
-    await store.put("a/b", chunks_of(b"x"), md5(b"x"))
-    with pytest.raises(ValueError):
-        await store.delete(["a/b", "../a/b"])  # refused as a whole, before touching anything
-    assert await keys(store) == ["a/b"]
+        await keys(store, f"{TEMP_FOLDER}/")
 
 
 async def test_leftover_temp_files_are_not_listed(store: FilesystemObjectStore) -> None:

@@ -234,3 +234,33 @@ async def test_bad_metadata_name_stores_nothing(object_store: ObjectStore, name:
     with pytest.raises(ValueError, match="metadata name"):
         await object_store.put(PREFIX + "f", chunks_of(b"x"), md5(b"x"), {name: "v"})
     assert await keys(object_store) == []
+
+
+# One rule for every backend (stores/objects/base.py): a key that could climb out of its place
+# in a folder, or that a person browsing the bucket would misread, is refused.
+BAD_KEYS = ["", "/etc/passwd", "../outside", "a/../../outside", "a/..", "..", ".", "a/./b", "a//b", "a/", "a/b\0c"]
+BAD_PREFIXES = ["../", "a/../", "/", "/etc/", "a//", "a\0"]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+async def test_bad_keys_are_refused(object_store: ObjectStore, key: str) -> None:
+    with pytest.raises(ValueError):
+        await put(object_store, key, b"x")
+    with pytest.raises(ValueError):
+        await read_all(object_store.get(key))
+    with pytest.raises(ValueError):
+        await object_store.delete([key])
+    assert await keys(object_store) == []
+
+
+@pytest.mark.parametrize("prefix", BAD_PREFIXES)
+async def test_bad_listing_prefixes_are_refused(object_store: ObjectStore, prefix: str) -> None:
+    with pytest.raises(ValueError):
+        await keys(object_store, prefix)
+
+
+async def test_delete_with_a_bad_key_deletes_nothing(object_store: ObjectStore) -> None:
+    await put(object_store, "a/b", b"x")
+    with pytest.raises(ValueError):
+        await object_store.delete(["a/b", "../a/b"])  # refused as a whole, before touching anything
+    assert await keys(object_store) == ["a/b"]

@@ -38,6 +38,24 @@ class ObjectInfo:
     modified: datetime
 
 
+def key_segments(key: str) -> list[str]:
+    """A key's segments, by the one rule every backend holds keys to: no empty, '.' or '..'
+    segment and no NUL, so that no key climbs out of its folder or misleads a person browsing
+    the bucket."""
+    segments = key.split("/")
+    if "\0" in key or any(s in ("", ".", "..") for s in segments):
+        raise ValueError(f"invalid object key {key!r}")
+    return segments
+
+
+def prefix_segments(prefix: str) -> list[str]:
+    """The complete folder segments of a listing prefix, held to the rule of keys."""
+    if "\0" in prefix:
+        raise ValueError(f"invalid listing prefix {prefix!r}")
+    folder, _, _ = prefix.rpartition("/")
+    return key_segments(folder) if folder or prefix.startswith("/") else []
+
+
 async def chunks_of(data: bytes, size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
     """Feed an in-memory body to put()."""
     view = memoryview(data)

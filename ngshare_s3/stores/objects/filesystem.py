@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import BinaryIO
 
 from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreRefused, StoreUnavailable
-from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, encode_metadata
+from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, encode_metadata, key_segments, prefix_segments
 
 TEMP_FOLDER = ".tmp"
 
@@ -31,20 +31,10 @@ UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.
 REFUSED_ERRNOS = {errno.EACCES, errno.EPERM}
 
 
-def check_key(key: str) -> list[str]:
-    """Split a key into segments, refusing any that could name something outside the root."""
-    if not key or key.startswith("/") or "\0" in key:
-        raise ValueError(f"invalid object key {key!r}")
-    segments = key.split("/")
-    if any(s in ("", ".", "..") for s in segments) or segments[0] == TEMP_FOLDER:
+def _outside_temp_folder(segments: list[str], key: str) -> list[str]:
+    if segments and segments[0] == TEMP_FOLDER:
         raise ValueError(f"invalid object key {key!r}")
     return segments
-
-
-def _check_prefix(prefix: str) -> list[str]:
-    """The complete folder segments of a listing prefix, held to the same rules as keys."""
-    folder, _, _ = prefix.rpartition("/")
-    return check_key(folder) if folder or prefix.startswith("/") else []
 
 
 def _fsync_folder(path: str) -> None:
@@ -92,7 +82,7 @@ class FilesystemObjectStore(ObjectStore):
             pass
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.root, *check_key(key))
+        return os.path.join(self.root, *_outside_temp_folder(key_segments(key), key))
 
     def _failure(self, error: OSError) -> StoreUnavailable:
         """The store error an OS error about the storage folder means; raise it from `error`."""
@@ -246,7 +236,7 @@ class FilesystemObjectStore(ObjectStore):
             folder = os.path.dirname(folder)
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        start = os.path.join(self.root, *_check_prefix(prefix))
+        start = os.path.join(self.root, *_outside_temp_folder(prefix_segments(prefix), prefix))
         for info in await asyncio.to_thread(self._scan, start, prefix):
             yield info
 

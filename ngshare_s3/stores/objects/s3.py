@@ -33,7 +33,9 @@ import botocore.exceptions
 from botocore.config import Config
 
 from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreRefused, StoreUnavailable
-from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, decode_metadata, encode_metadata
+from .base import (
+    CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, decode_metadata, encode_metadata, key_segments, prefix_segments,
+)
 
 SCHEME = "s3://"
 
@@ -84,23 +86,6 @@ CONNECTION_ERRORS = (
 T = TypeVar("T")
 
 
-def check_key(key: str) -> str:
-    """Refuse keys a person browsing the bucket would misread: empty, '.' or '..' segments."""
-    if not key or "\0" in key or any(s in ("", ".", "..") for s in key.split("/")):
-        raise ValueError(f"invalid object key {key!r}")
-    return key
-
-
-def _check_prefix(prefix: str) -> str:
-    """A listing prefix: its complete folder segments are held to the same rules as keys."""
-    if prefix.startswith("/") or "\0" in prefix:
-        raise ValueError(f"invalid listing prefix {prefix!r}")
-    folder, _, _ = prefix.rpartition("/")
-    if folder:
-        check_key(folder)
-    return prefix
-
-
 def parse_location(location: str) -> tuple[str, str]:
     """Split s3://bucket/optional/prefix into the bucket and a key prefix ('' or ending in '/')."""
     if not location.startswith(SCHEME):
@@ -116,7 +101,7 @@ def parse_location(location: str) -> tuple[str, str]:
     prefix = prefix.removesuffix("/")
     if prefix:
         try:
-            check_key(prefix)
+            key_segments(prefix)
         except ValueError:
             raise StoreConfigError(f"invalid key prefix {prefix!r} in {location!r}") from None
         prefix += "/"
@@ -318,7 +303,8 @@ class S3ObjectStore(ObjectStore):
 
     def _name(self, key: str) -> str:
         """The bucket key of one of our keys."""
-        name = self.prefix + check_key(key)
+        key_segments(key)
+        name = self.prefix + key
         if len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
             raise ValueError(f"object key too long: {key!r}")
         return name
@@ -434,7 +420,8 @@ class S3ObjectStore(ObjectStore):
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """S3 lists keys in UTF-8 byte order, which is code point order: Python's str order."""
-        pages = await self._call(self._pages, self.prefix + _check_prefix(prefix))
+        prefix_segments(prefix)
+        pages = await self._call(self._pages, self.prefix + prefix)
         while page := await self._call(next, pages, None):
             for item in page.get("Contents", []):
                 yield ObjectInfo(
