@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .exchange.context import Exchange
+from .exchange.exchange import Exchange
 from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware

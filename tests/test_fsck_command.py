@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from ngshare_s3.exchange import assignments, courses, feedback, keys, rosters, submissions
-from ngshare_s3.exchange.context import Exchange, submission_files
+from ngshare_s3.exchange.exchange import Exchange
+from ngshare_s3.exchange.stored import submission_files
 from ngshare_s3.exchange.permissions import Caller
 from ngshare_s3.fsck_command import parse_duration
 from ngshare_s3.settings import SettingsError

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Assignment
 from . import keys, timestamps
-from .context import Exchange, FileTree, Provenance, feedback_files, release_files, submission_files
+from .exchange import Exchange
+from .stored import FileTree, Provenance, feedback_files, release_files, submission_files
 from .errors import Conflict
-from .files import decode_files
+from .files import FilesField, decode_files
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -25,7 +26,7 @@ async def get_assignment(ex: Exchange, caller: Caller, course_id: str, assignmen
     return FileTree(release_files(assignment), gone="Assignment not found")
 
 
-async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> None:
+async def release_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: FilesField) -> None:
     """Bodies first under a fresh release id, then the one record that makes them visible,
     kept only if the course was not deleted meanwhile."""
     incarnation = await ex.require_open_course(course_id)

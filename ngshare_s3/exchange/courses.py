@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Member
-from .context import Exchange, feedback_files, release_files, submission_files
+from .exchange import Exchange
+from .stored import feedback_files, release_files, submission_files
 from .errors import BadRequest, Conflict
 from .json_fields import json_field
 from .limits import check_id

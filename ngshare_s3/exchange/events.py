@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..stores.metadata.base import MAX_EVENT_PAGE, Event, EventQuery, InvalidCursor
-from .context import Exchange
+from .exchange import Exchange
 from .errors import BadRequest
 from .permissions import Action, Caller, Level
 

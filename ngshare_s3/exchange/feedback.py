@@ -6,9 +6,10 @@ from dataclasses import replace
 
 from ..stores.metadata.base import Feedback
 from . import keys, timestamps
-from .context import Exchange, FileTree, Provenance, feedback_files, stored_files
+from .exchange import Exchange
+from .stored import FileTree, Provenance, feedback_files, stored_files
 from .errors import BadRequest, NotFound
-from .files import decode_files
+from .files import FilesField, decode_files
 from .permissions import Action, Caller
 
 
@@ -23,7 +24,7 @@ def require_timestamp(timestamp: str | None) -> str:
 
 async def upload_feedback(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str,
-    timestamp: str | None, files: str | None,
+    timestamp: str | None, files: FilesField,
 ) -> None:
     """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
     go; a failed upload leaves the previous feedback as it was."""

@@ -197,7 +197,12 @@ def decode_files_from(stream: IO[bytes]) -> DecodedFiles:
     return decoded
 
 
-def decode_files(field: str | DecodedFiles | None) -> list[UploadedFile]:
+# The `files` field as it reaches the exchange: decoded while a form body streamed in, or text
+# (from a query string or a multipart body), or absent.
+FilesField = DecodedFiles | str | None
+
+
+def decode_files(field: FilesField) -> list[UploadedFile]:
     """The uploaded files, or the first problem with them as a 400 (spec §1.9 order)."""
     if field is None:
         raise BadRequest("Please supply files")

@@ -26,7 +26,7 @@ from ..stores.metadata.base import (
     submission_from_document,
 )
 from ..stores.objects.base import ObjectInfo, ObjectStore
-from .context import StoredFile, feedback_files, release_files, submission_files
+from .stored import StoredFile, feedback_files, release_files, submission_files
 
 DEFAULT_GRACE_PERIOD = timedelta(hours=1)
 

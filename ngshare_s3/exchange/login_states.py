@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from .context import Exchange
+from .exchange import Exchange
 
 
 async def claim_login_state(exchange: Exchange, nonce: str, lifetime: timedelta) -> bool:

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..stores.metadata.base import Assignment, Feedback, Member, Submission
 from . import keys, timestamps
-from .context import Exchange, Provenance
+from .exchange import Exchange
+from .stored import Provenance
 from .errors import BadRequest, Forbidden
 from .permissions import Caller
 from .files import UploadedFile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..stores.metadata.base import Member
-from .context import Exchange
+from .exchange import Exchange
 from .errors import BadRequest, Conflict, NotFound
 from .json_fields import json_field
 from .limits import check_id

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Submission
 from . import keys, timestamps
-from .context import Exchange, FileTree, Provenance, submission_files
+from .exchange import Exchange
+from .stored import FileTree, Provenance, submission_files
 from .errors import NotFound, Unavailable
-from .files import decode_files
+from .files import FilesField, decode_files
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -36,7 +37,7 @@ async def list_student_submissions(
     return listing(await ex.submissions_of(assignment, student_id))
 
 
-async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: str | None) -> str:
+async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: FilesField) -> str:
     """A new submission, never replacing one; its timestamp is later than the student's last.
 
     The timestamp is chosen before the bodies go up, since each body carries it; if another

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from jupyterhub.services.auth import HubAuth
 
-from ..exchange.context import Exchange
+from ..exchange.exchange import Exchange
 from ..metrics import Metrics
 from ..settings import Settings
 from .draining import RequestsInFlight

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..exchange.context import Exchange, FileTree, StoredFile
+from ..exchange.exchange import Exchange
+from ..exchange.stored import FileTree, StoredFile
 from ..exchange.errors import NotFound
 
 log = logging.getLogger(__name__)

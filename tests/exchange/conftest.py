@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ngshare_s3.exchange.context import Exchange
+from ngshare_s3.exchange.exchange import Exchange
 from ngshare_s3.stores import open_metadata_store, open_object_store
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ngshare_s3.exchange import assignments, courses, fsck, rosters
-from ngshare_s3.exchange.context import Exchange
+from ngshare_s3.exchange.exchange import Exchange
 from ngshare_s3.exchange.errors import NotFound
 from ngshare_s3.exchange.permissions import Caller
 from ngshare_s3.stores import open_metadata_store, open_object_store

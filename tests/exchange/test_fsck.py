@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ngshare_s3.exchange import assignments, courses, feedback, fsck, rosters, submissions
-from ngshare_s3.exchange.context import Exchange, feedback_files, release_files, submission_files
+from ngshare_s3.exchange.exchange import Exchange
+from ngshare_s3.exchange.stored import feedback_files, release_files, submission_files
 from ngshare_s3.exchange.permissions import Caller
 from ngshare_s3.stores import open_metadata_store
 from ngshare_s3.stores.metadata.base import Submission

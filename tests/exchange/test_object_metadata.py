@@ -7,7 +7,8 @@ import base64
 import json
 
 from ngshare_s3.exchange import assignments, courses, rosters, submissions, timestamps
-from ngshare_s3.exchange.context import Exchange, submission_files
+from ngshare_s3.exchange.exchange import Exchange
+from ngshare_s3.exchange.stored import submission_files
 from ngshare_s3.exchange.permissions import Caller
 from ngshare_s3.stores.metadata.base import Submission
 
