@@ -93,7 +93,7 @@ class Supervisor:
         try:
             for _ in range(self.count):
                 self.start()
-            log.info("Serving with %d worker processes: %s", self.count, " ".join(map(str, self.started_at)))
+            log.info("Started %d worker processes: %s", self.count, " ".join(map(str, self.started_at)))
             return self.watch()
         finally:
             for signum, handler in self.previous_handlers.items():
