@@ -19,7 +19,6 @@ from .http.app_keys import METRICS
 from .logs import UnparsedRequestLog, configure_logging
 from .settings import Settings, SettingsError, parse_settings
 from .stores.errors import StoreConfigError, StoreUnavailable
-from .workers import Listeners
 
 log = logging.getLogger("ngshare_s3")
 
@@ -35,7 +34,7 @@ async def listen(runner: web.AppRunner, host: str, port: int, bound: socket.sock
         raise SettingsError(f"cannot listen on {host}:{port}: {error.strerror}") from error
 
 
-async def serve(settings: Settings, listeners: Listeners | None = None) -> None:
+async def serve(settings: Settings, listeners: workers.Listeners | None = None) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully (see stop_gracefully); as one of
     several workers, on the supervisor's `listeners`."""
     app = make_app(settings)
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(workers.STARTUP_FAILURE)
 
 
-def run_worker(settings: Settings, listeners: Listeners) -> int:
+def run_worker(settings: Settings, listeners: workers.Listeners) -> int:
     """One worker process of several: serve, and say why if it cannot start."""
     try:
         asyncio.run(serve(settings, listeners))

@@ -6,7 +6,8 @@ a store crosses a fork, and serves the sockets it inherited: the kernel hands ea
 to one of them. SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a
 single process does; the supervisor exits once they all have. A worker that dies is replaced, but
 one that cannot start (it exits with STARTUP_FAILURE, e.g. its database cannot be opened) stops
-them all, since its replacement would fail the same way."""
+them all, since its replacement would fail the same way. A worker whose supervisor was killed
+outright (SIGKILL) stops as after SIGTERM rather than serve on alone."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -113,7 +114,7 @@ class Supervisor:
                     log.error("Worker %d could not start (its reason is above); stopping the others", pid)
                     self.stop(signal.SIGTERM)
             elif self.stopping:
-                if code != 0:
+                if code not in (0, -signal.SIGTERM, -signal.SIGINT):  # a signal: stopped while starting
                     log.warning("Worker %d stopped with %s", pid, describe(code))
                     status = status or 1
             else:
@@ -145,9 +146,10 @@ class Supervisor:
             for signum, handler in self.previous_handlers.items():
                 signal.signal(signum, handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            stop_without(os.getppid())
             code = self.run_worker(self.listeners)
         except BaseException:
-            traceback.print_exc()
+            log.exception("Worker %d failed", os.getpid())
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -164,6 +166,17 @@ class Supervisor:
                 os.kill(pid, signum)
             except ProcessLookupError:  # exited, not yet waited for
                 pass
+
+
+def stop_without(supervisor: int) -> None:
+    """SIGTERM this worker once `supervisor` is gone (the worker then has another parent)."""
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def describe(code: int) -> str:

@@ -67,6 +67,14 @@ class Server:
             raise
 
 
+def alive(pid: int) -> bool:
+    """Running, not exited (a zombie not yet reaped by its new parent counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture
 async def http():
     async with aiohttp.ClientSession() as session:
@@ -180,7 +188,7 @@ async def test_sigterm_drains_every_worker_and_lets_an_upload_finish(tmp_path, f
         rest_may_go.set()
     assert (status, reply["success"]) == (200, True), reply
     assert await asyncio.to_thread(server.stop) == 0
-    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker outlived the service"
+    assert not any(map(alive, workers)), "a worker outlived the service"
     log = server.log_text()
     assert log.count("Shutting down") == 2 and log.count('"Stopped"') == 2
     assert "Every worker has stopped" in log
@@ -226,3 +234,21 @@ async def test_a_worker_that_cannot_open_its_store_stops_the_service(tmp_path, f
     assert f"ngshare-s3: cannot create the database folder {unusable.parent}" in log, "the worker's reason is shown"
     assert "could not start (its reason is above); stopping the others" in log
     assert "starting another" not in log, "a worker that cannot start is not started again"
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(tmp_path, fake_hub, http):
+    server = Server(tmp_path, fake_hub.url)
+    try:
+        await wait_until_healthy(http, base_url(server.port), server.process)
+        workers = await until_workers(server, 2)
+    finally:
+        server.process.kill()
+        server.process.wait()
+    for _ in range(100):
+        if not any(map(alive, workers)):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("workers serve on without their supervisor")
+    await until_refused(server.port)
+    assert server.log_text().count('"Stopped"') == 2, "each drained as after SIGTERM"
