@@ -60,6 +60,11 @@ class DecodedFiles:
             raise self.error
         return self.files
 
+    def close(self) -> None:
+        """Release the decoded bodies' disk space once the upload is stored or refused."""
+        for file in self.files:
+            file.body.close()
+
 
 def is_legal_path(path: object) -> bool:
     """Relative, no trailing slash, no '.' or '..' component; 'a//b' is allowed as in ngshare."""
@@ -116,6 +121,28 @@ def decode_files_from(stream: IO[bytes]) -> DecodedFiles:
     except UNDECODABLE:
         return DecodedFiles([], BadRequest(NOT_JSON))
     return decoded
+
+
+class FilesDecoder:
+    """A `files` JSON document pushed in pieces as it arrives: feed() each piece (split
+    anywhere), then finish() for the outcome. Blocking and CPU-bound: call it from a thread."""
+
+    def __init__(self) -> None:
+        self._text: IO[bytes] = SpooledTemporaryFile(max_size=IN_MEMORY_BODY)
+
+    def feed(self, data: bytes) -> None:
+        self._text.write(data)
+
+    def finish(self) -> DecodedFiles:
+        self._text.seek(0)
+        try:
+            return decode_files_from(self._text)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let go of what was held, for an upload abandoned before finish()."""
+        self._text.close()
 
 
 # The `files` field as it reaches the exchange: decoded while a form body streamed in, or text
