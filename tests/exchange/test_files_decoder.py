@@ -10,6 +10,7 @@ import tracemalloc
 
 import pytest
 
+from ngshare_s3.exchange import streamed_json
 from ngshare_s3.exchange.errors import BadRequest
 from ngshare_s3.exchange.files import FilesDecoder, is_legal_path
 from ngshare_s3.exchange.limits import check_path
@@ -171,8 +172,15 @@ def document(rng) -> bytes:
 SEEDS = range(400)
 
 
+@pytest.fixture(params=["whole small elements", "every element followed part by part"])
+def whole_element(request, monkeypatch):
+    """Small elements are parsed by json's parser, the others part by part: both are tried."""
+    if request.param != "whole small elements":
+        monkeypatch.setattr(streamed_json, "WHOLE_ELEMENT", 0)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_documents_decode_as_json_loads_and_decodebytes_whatever_the_cuts(seed):
+def test_random_documents_decode_as_json_loads_and_decodebytes_whatever_the_cuts(seed, whole_element):
     rng = random.Random(seed)
     raw = document(rng)
     expected = reference(raw)
@@ -211,7 +219,7 @@ SMALL = [
 
 
 @pytest.mark.parametrize("raw", SMALL)
-def test_every_cut_of_small_documents_decodes_as_the_reference(raw):
+def test_every_cut_of_small_documents_decodes_as_the_reference(raw, whole_element):
     expected = reference(raw)
     for first in range(len(raw) + 1):
         assert decoded([raw[:first], raw[first:]]) == expected, first
