@@ -20,7 +20,7 @@ import sys
 from json.decoder import JSONDecoder, scanstring
 from typing import Protocol
 
-MAX_DEPTH = 512
+MAX_DEPTH = 900  # json.loads stops near Python's recursion limit (1,000 less the calls below it)
 MAX_SCALAR = 1 << 16
 KEY_CAP = 256  # the raw JSON text of a key longer than this is no key the handler asks about
 WHOLE_ELEMENT = 1 << 12  # objects in the array up to this size are parsed by json's parser
@@ -71,11 +71,18 @@ def has_control_characters(raw: bytes) -> bool:
     return bool(raw.translate(None, NOT_CONTROL))
 
 
+def check_string_text(raw: bytes) -> None:
+    """ValueError unless json.loads accepts `raw` inside a string."""
+    if raw.find(BACKSLASH) != -1:
+        json_string_text(raw)
+    elif has_control_characters(raw):
+        raise ValueError("control character in a string")
+
+
 def json_string_text(raw: bytes) -> str:
     """What the JSON text of (part of) a string says, checked as json.loads checks it."""
     if raw.find(BACKSLASH) == -1:
-        if has_control_characters(raw):
-            raise ValueError("control character in a string")
+        check_string_text(raw)
         return raw.decode("utf-8", "replace")
     return scanstring(raw.decode("utf-8", "replace") + '"', 0, True)[0]
 
@@ -84,7 +91,7 @@ class CheckedString:
     """A string nobody wants: only checked."""
 
     def piece(self, raw: bytes) -> None:
-        json_string_text(raw)
+        check_string_text(raw)
 
     def end(self) -> None:
         pass
@@ -106,7 +113,7 @@ class KeptString:
         return kept
 
     def piece(self, raw: bytes) -> None:
-        json_string_text(raw)
+        check_string_text(raw)
         self._held += len(raw)
         if self._held <= self._cap:
             self._pieces.append(raw)
