@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO
 
+import pybase64
+
 from ..stores.objects.base import CHUNK_SIZE
 from .errors import BadRequest
 from .limits import PATH_TOO_LONG, check_path
@@ -297,10 +299,15 @@ def _check_path(path: object) -> None:
 
 
 def _lenient_base64(content: str) -> bytes:
-    """base64.decodebytes' rules: characters outside the alphabet are dropped."""
+    """base64.decodebytes' rules: characters outside the alphabet are dropped. What clients
+    send (the alphabet, padded) is decoded by pybase64, faster and to the same bytes."""
     text = content if content.isascii() else content.encode("ascii", "ignore")
     try:
-        return binascii.a2b_base64(text)  # no copy while the text is ASCII, as clients send
+        return pybase64.b64decode(text, validate=True)
+    except binascii.Error:
+        pass
+    try:
+        return binascii.a2b_base64(text)
     except binascii.Error as error:
         raise BadRequest(BAD_CONTENT) from error
 

@@ -23,7 +23,7 @@ from typing import Protocol
 MAX_DEPTH = 900  # json.loads stops near Python's recursion limit (1,000 less the calls below it)
 MAX_SCALAR = 1 << 16
 KEY_CAP = 256  # the raw JSON text of a key longer than this is no key the handler asks about
-WHOLE_ELEMENT = 1 << 12  # objects in the array up to this size are parsed by json's parser
+WHOLE_ELEMENT = 1 << 16  # objects in the array up to this size are parsed by json's parser
 
 NOT_SPACE = re.compile(rb"[^ \t\n\r]")
 SCALAR = re.compile(
