@@ -12,8 +12,9 @@ import pytest
 
 from ngshare_s3.exchange import streamed_json
 from ngshare_s3.exchange.errors import BadRequest
-from ngshare_s3.exchange.files import FilesDecoder, is_legal_path
+from ngshare_s3.exchange.files import FilesDecoder, _lenient_base64, is_legal_path
 from ngshare_s3.exchange.limits import check_path
+from ngshare_s3.exchange.streamed_base64 import IncompleteBase64, LenientBase64
 
 
 def reference(document: bytes):
@@ -287,3 +288,30 @@ def test_memory_stays_flat_whatever_the_size_and_number_of_files(files, size):
         assert peak < 8 << 20, f"peak {peak / 1e6:.1f} MB"
     finally:
         outcome.close()
+
+
+def _a2b(text: bytes):
+    try:
+        return binascii.a2b_base64(text)
+    except binascii.Error:
+        return None
+
+
+def test_streamed_and_whole_base64_decode_as_binascii_whatever_the_pads_and_cuts():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice("AQYw+/==! \n") for _ in range(rng.randrange(14))).encode()
+        expected = _a2b(text)
+        out = []
+        streamed = LenientBase64(out.append)
+        try:
+            for piece in cut(text, rng.sample(range(len(text) + 1), min(len(text) + 1, rng.randrange(4)))):
+                streamed.feed(piece)
+            streamed.finish()
+            assert b"".join(out) == expected, text
+        except IncompleteBase64:
+            assert expected is None, text
+        try:
+            assert _lenient_base64(text.decode()) == expected, text
+        except BadRequest:
+            assert expected is None, text
