@@ -192,7 +192,9 @@ class FilesDecoder:
         self._path: KeptString | None = None
         self._content: _Content | None = None
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, bytes):
+            data = bytes(data)
         self._utf8.feed(data)
         if self._utf8.valid:
             self._json.feed(data)

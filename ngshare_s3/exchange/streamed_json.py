@@ -29,6 +29,7 @@ NOT_SPACE = re.compile(rb"[^ \t\n\r]")
 SCALAR = re.compile(
     rb"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?|true|false|null|NaN|Infinity|-Infinity"
 )
+STRING_TEXT = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.DOTALL)
 NOT_CONTROL = bytes(range(0x20, 0x100))  # bytes.translate(None, NOT_CONTROL) keeps controls
 LONGEST_LITERAL = len(b"-Infinity")
 QUOTE, BACKSLASH, COMMA, COLON = b'"', b"\\", ord(","), ord(":")
@@ -126,18 +127,20 @@ class KeptString:
 
 
 def _backslashes_before(buffer: bytes, index: int, start: int) -> int:
-    count = 0
-    while index > start and buffer[index - 1] == 0x5C:
-        count += 1
-        index -= 1
-    return count
+    if index == start or buffer[index - 1] != 0x5C:
+        return 0
+    text = buffer[start:index]
+    return len(text) - len(text.rstrip(BACKSLASH))
 
 
 def _closing_quote(buffer: bytes, start: int) -> int:
+    """Where the string from `start` ends (-1: not in the buffer). A quote that comes after a
+    backslash is rare: then the string's text is matched as a whole, in linear time."""
     quote = buffer.find(QUOTE, start)
-    while quote != -1 and _backslashes_before(buffer, quote, start) % 2:
-        quote = buffer.find(QUOTE, quote + 1)
-    return quote
+    if quote == -1 or _backslashes_before(buffer, quote, start) % 2 == 0:
+        return quote
+    end = STRING_TEXT.match(buffer, start).end()
+    return end if end < len(buffer) and buffer[end] == QUOTE[0] else -1
 
 
 def _escape_boundary(buffer: bytes, start: int) -> int:
