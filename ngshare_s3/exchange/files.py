@@ -37,6 +37,7 @@ from .streamed_json import KeptString, NotJson, PushedJsonArray, has_control_cha
 
 IN_MEMORY_BODY = 1 << 20  # what a spooled request body may hold in memory (http/forms.py)
 PATH_TEXT_CAP = 1 << 16
+FEED_SIZE = 1 << 20  # bytes decoded at a time
 UTF8_SLICE = 1 << 18  # bytes checked at a time, bounding the text the check makes
 NOT_JSON = "Files cannot be JSON decoded"
 NOT_UTF8 = "Invalid unicode in files"
@@ -193,8 +194,16 @@ class FilesDecoder:
         self._content: _Content | None = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if not isinstance(data, bytes):
-            data = bytes(data)
+        """Decode the next piece. What this holds meanwhile is a few times FEED_SIZE at most,
+        however large the piece: a larger one is taken FEED_SIZE at a time."""
+        if len(data) > FEED_SIZE:
+            view = memoryview(data)
+            for start in range(0, len(view), FEED_SIZE):
+                self._feed(bytes(view[start : start + FEED_SIZE]))
+        else:
+            self._feed(data if isinstance(data, bytes) else bytes(data))
+
+    def _feed(self, data: bytes) -> None:
         self._utf8.feed(data)
         if self._utf8.valid:
             self._json.feed(data)

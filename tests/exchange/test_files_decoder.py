@@ -315,3 +315,23 @@ def test_streamed_and_whole_base64_decode_as_binascii_whatever_the_pads_and_cuts
             assert _lenient_base64(text.decode()) == expected, text
         except BadRequest:
             assert expected is None, text
+
+
+def test_a_large_piece_costs_no_more_than_small_ones():
+    body = random.Random(3).randbytes(30 << 20)
+    raw = b'[{"path": "a", "content": "' + json.dumps(base64.encodebytes(body).decode()).encode()[1:-1] + b'"}]'
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        decoder = FilesDecoder()
+        decoder.feed(raw)
+        outcome = decoder.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        [uploaded] = outcome.result()
+        assert (uploaded.size, uploaded.md5) == (len(body), hashlib.md5(body).hexdigest())
+        assert peak - held < 8 << 20, f"peak {(peak - held) / 1e6:.1f} MB beyond the piece"
+    finally:
+        outcome.close()
