@@ -5,7 +5,8 @@ strings is found with bytes.find and handed, piece by piece and never split insi
 to a sink that checks and decodes it in bulk (json's own C string scanner, or faster paths of
 its own), so a string of any length costs no more memory than a piece. The string values of
 the members of the array's objects go to sinks the handler chooses; everything else is checked
-and dropped.
+and dropped. An object of the array whose text is short (WHOLE_ELEMENT) and already at hand is
+parsed whole by json's parser instead, which is faster when there are many.
 
 It accepts what json.loads accepts (NaN and Infinity too, and every escape), but for extremes
 no client sends: objects or arrays nested deeper than MAX_DEPTH, a number longer than
@@ -106,12 +107,6 @@ class KeptString:
         self._pieces: list[bytes] = []
         self._held = 0
         self.text: str | None = None
-
-    @classmethod
-    def of(cls, text: str) -> KeptString:
-        kept = cls(len(text))
-        kept.text = text
-        return kept
 
     def piece(self, raw: bytes) -> None:
         check_string_text(raw)
