@@ -120,11 +120,14 @@ class _Content:
     def piece(self, raw: bytes) -> None:
         text = raw
         if raw.find(b"\\") != -1:
-            # Line feeds are never base64: drop them. In this order, no backslash is left
-            # only if each one began a \/ or \n escape (none can be made by the replacing).
-            if raw.find(b"\\/") != -1:
+            # Line feeds are never base64: drop them. No backslash is left only if each one
+            # began a \n escape (or, undone first, a \/ escape): the replacing makes none.
+            text = raw.replace(b"\\n", b"")
+            if text.find(b"\\") != -1:
+                had_line_feeds = len(text) != len(raw)
                 text = raw.replace(b"\\/", b"/")
-            text = text.replace(b"\\n", b"")
+                if had_line_feeds:
+                    text = text.replace(b"\\n", b"")
             if text.find(b"\\") != -1:  # other escapes: the json module's scanner
                 self.text(json_string_text(raw))
                 return
