@@ -17,6 +17,9 @@ DEFAULT_STORAGE = "/srv/ngshare/ngshare_s3_files/"
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 DEFAULT_STANDALONE_PORT = 12121
 DEFAULT_GRACE_PERIOD = 30.0
+DEFAULT_MAX_FIELD_SIZE = 16 << 20
+DEFAULT_UPLOAD_MEMORY = 64 << 20
+MIN_UPLOAD_MEMORY = 1 << 20
 
 
 class SettingsError(Exception):
@@ -45,6 +48,8 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None  # None: /metrics on the main port
     grace_period: float = DEFAULT_GRACE_PERIOD
+    max_field_size: int = DEFAULT_MAX_FIELD_SIZE
+    upload_memory: int = DEFAULT_UPLOAD_MEMORY
 
 
 def _env_flag(name: str) -> bool:
@@ -156,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("NGSHARE_S3_GRACE_PERIOD", DEFAULT_GRACE_PERIOD),
         help="seconds that requests in flight may take to finish after SIGTERM [$NGSHARE_S3_GRACE_PERIOD]",
     )
+    parser.add_argument(
+        "--max-field-size",
+        type=int,
+        default=env("NGSHARE_S3_MAX_FIELD_SIZE", DEFAULT_MAX_FIELD_SIZE),
+        help="most bytes a request's form fields other than files may hold together, answered "
+        "with 413 above it [$NGSHARE_S3_MAX_FIELD_SIZE]",
+    )
+    parser.add_argument(
+        "--upload-memory",
+        type=int,
+        default=env("NGSHARE_S3_UPLOAD_MEMORY", DEFAULT_UPLOAD_MEMORY),
+        help="most bytes of request bodies held in memory at once for all uploads; further "
+        "uploads wait [$NGSHARE_S3_UPLOAD_MEMORY]",
+    )
     return parser
 
 
@@ -209,6 +228,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         raise SettingsError(f"--jupyterhub_api_url must be an http(s) URL, got {args.jupyterhub_api_url!r}")
     if args.max_body_size <= 0:
         raise SettingsError("--max-body-size must be a positive number of bytes")
+    if int(args.max_field_size) <= 0:
+        raise SettingsError("--max-field-size must be a positive number of bytes")
+    if int(args.upload_memory) < MIN_UPLOAD_MEMORY:
+        raise SettingsError(f"--upload-memory must be at least {MIN_UPLOAD_MEMORY} bytes")
     if args.hub_timeout <= 0:
         raise SettingsError("--hub-timeout must be a positive number of seconds")
     if args.grace_period < 0:
@@ -240,4 +263,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         log_format=args.log_format,
         metrics_port=None if args.metrics_port is None else int(args.metrics_port),
         grace_period=float(args.grace_period),
+        max_field_size=int(args.max_field_size),
+        upload_memory=int(args.upload_memory),
     )
