@@ -1,28 +1,40 @@
 """The `files` field of uploads: a JSON list of {path, content} (spec §1.9, §1.10).
 
-The list is read from a stream one element at a time, each parsed by the standard json
-module, and each body is decoded into a spooled temporary file, so an upload costs a few times
-its largest file in memory however large the request, and time linear in its size. The whole
-list is validated before anything is stored, so a bad upload changes nothing. Decoding is as lenient as ngshare's (base64.decodebytes); the checksum is ours.
+The document is pushed in pieces as it arrives (FilesDecoder) and decoded on the fly: the JSON
+(exchange/streamed_json.py), each `content` string's escapes, base64 (streamed_base64.py) and
+MD5, the bodies going to one temporary file on disk (spool.py). Memory per upload is bounded by
+a constant, whatever the size or number of files; time is linear in the size. The whole list is
+checked before anything is stored, so a bad upload changes nothing. Decoding is as lenient as
+ngshare's (base64.decodebytes), and the errors are ngshare's, in its order: text that is not
+UTF-8 first, then text that is not JSON, then the first bad element (its path before its
+content); the checksum is ours.
+
+Values other than `content` are checked and dropped, except `path`, kept while its JSON text is
+at most PATH_TEXT_CAP bytes: a longer one is refused as too long (it is, whatever it says, since
+MAX_PATH_LENGTH characters take at most 12 bytes each in JSON), where ngshare might have called
+it illegal first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import binascii
+import codecs
 import hashlib
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from tempfile import SpooledTemporaryFile
 from typing import IO
 
 from ..stores.objects.base import CHUNK_SIZE
 from .errors import BadRequest
-from .json_fields import UNDECODABLE, json_array_elements
-from .limits import check_path
+from .limits import PATH_TOO_LONG, check_path
+from .spool import Spool
+from .streamed_base64 import NOT_BASE64, IncompleteBase64, LenientBase64
+from .streamed_json import KeptString, NotJson, PushedJsonArray, has_control_characters, json_string_text
 
-IN_MEMORY_BODY = 1 << 20
+IN_MEMORY_BODY = 1 << 20  # what a spooled request body may hold in memory (http/forms.py)
+PATH_TEXT_CAP = 1 << 16
+UTF8_SLICE = 1 << 18  # bytes checked at a time, bounding the text the check makes
 NOT_JSON = "Files cannot be JSON decoded"
 NOT_UTF8 = "Invalid unicode in files"
 ILLEGAL_PATH = "Illegal path"
@@ -54,11 +66,20 @@ class DecodedFiles:
 
     files: list[UploadedFile]
     error: BadRequest | None = None
+    spool: Spool | None = field(default=None, repr=False)
 
     def result(self) -> list[UploadedFile]:
         if self.error is not None:
             raise self.error
         return self.files
+
+    def close(self) -> None:
+        """Release the decoded bodies' disk space once the upload is stored or refused (else it
+        goes when the last file is let go)."""
+        if self.spool is not None:
+            self.spool.close()
+        for file in self.files:
+            file.body.close()
 
 
 def is_legal_path(path: object) -> bool:
@@ -72,50 +93,185 @@ def is_legal_path(path: object) -> bool:
     return not any(part in {".", ".."} for part in path.split("/"))
 
 
-def _lenient_base64(content: str) -> bytes:
-    """base64.decodebytes' rules: characters outside the alphabet are dropped."""
-    try:
-        return binascii.a2b_base64(content)  # no copy while the text is ASCII, as clients send
-    except binascii.Error:
-        raise
-    except ValueError:
-        return binascii.a2b_base64(content.encode("ascii", "ignore"))
+class _Content:
+    """The JSON text of one `content` string, base64-decoded into the spool and checksummed.
+
+    Base64 text with no escapes but `\\n` (base64.encodebytes' lines) and `\\/` is decoded by
+    bulk byte operations; any other escape goes through the json module's scanner. Characters
+    outside the base64 alphabet are dropped (those that are not ASCII too)."""
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
+        self.start = spool.size
+        self.size = 0
+        self._md5 = hashlib.md5()
+        self._base64 = LenientBase64(self._write)
+        self.decoded = False
+
+    def _write(self, data: bytes) -> None:
+        self._md5.update(data)
+        self._spool.write(data)
+        self.size += len(data)
+
+    def piece(self, raw: bytes) -> None:
+        text, line_feeds = raw, 0
+        if raw.find(b"\\") != -1:
+            text = raw.replace(b"\\n", b"\n")
+            line_feeds = len(raw) - len(text)
+            text = text.replace(b"\\/", b"/")
+            if text.find(b"\\") != -1:  # each backslash left began another escape
+                self._base64.feed(json_string_text(raw).encode("ascii", "ignore"))
+                return
+        characters = text.translate(None, NOT_BASE64)
+        if len(text) - len(characters) != line_feeds and has_control_characters(raw):
+            raise ValueError("control character in a string")  # as json.loads
+        self._base64.feed_filtered(characters)
+
+    def end(self) -> None:
+        try:
+            self._base64.finish()
+        except IncompleteBase64:
+            return
+        self.decoded = True
+
+    @property
+    def md5(self) -> str:
+        return self._md5.hexdigest()
 
 
-def _decode_element(element: object) -> UploadedFile:
-    path = element.get("path") if isinstance(element, dict) else None
-    if not is_legal_path(path):
-        raise BadRequest(ILLEGAL_PATH)
-    check_path(path)
-    content = element.get("content")
-    if not isinstance(content, str):
-        raise BadRequest(BAD_CONTENT)
-    try:
-        data = _lenient_base64(content)
-    except binascii.Error as error:
-        raise BadRequest(BAD_CONTENT) from error
-    body = SpooledTemporaryFile(max_size=IN_MEMORY_BODY)
-    body.write(data)
-    body.seek(0)
-    return UploadedFile(path, hashlib.md5(data).hexdigest(), len(data), body)
+class _Utf8Check:
+    """Whether the bytes pushed so far are UTF-8 (tornado decodes the field before anything)."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._pending = False  # a sequence cut by the end of a piece
+        self.valid = True
+
+    def feed(self, data: bytes) -> None:
+        if not self.valid or (not self._pending and data.isascii()):
+            return
+        view = memoryview(data)
+        try:
+            for start in range(0, len(data), UTF8_SLICE):
+                self._decoder.decode(view[start : start + UTF8_SLICE])
+        except UnicodeDecodeError:
+            self.valid = False
+            return
+        self._pending = bool(self._decoder.getstate()[0])
+
+    def finish(self) -> None:
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            self.valid = False
+
+
+class FilesDecoder:
+    """A `files` JSON document pushed in pieces as it arrives: feed() each piece (split
+    anywhere), then finish() for the outcome. Blocking and CPU-bound: call it from a thread."""
+
+    def __init__(self) -> None:
+        self._spool = Spool()
+        self._utf8 = _Utf8Check()
+        self._json = PushedJsonArray(self)
+        self._files: list[UploadedFile] = []
+        self._error: BadRequest | None = None
+        # the element being read; duplicate keys: the last one counts, as with json.loads
+        self._is_object = False
+        self._path: KeptString | None = None
+        self._content: _Content | None = None
+
+    def feed(self, data: bytes) -> None:
+        self._utf8.feed(data)
+        if self._utf8.valid:
+            self._json.feed(data)
+        if (not self._utf8.valid or self._json.failed) and self._spool.size:
+            self._spool.truncate(0)  # the upload is refused whatever follows
+
+    def finish(self) -> DecodedFiles:
+        self._utf8.finish()
+        if not self._utf8.valid:
+            return self._refused(NOT_UTF8)
+        try:
+            self._json.finish()
+        except NotJson:
+            return self._refused(NOT_JSON)
+        if self._error is not None:
+            self.close()
+            return DecodedFiles([], self._error)
+        return DecodedFiles(self._files, spool=self._spool)
+
+    def close(self) -> None:
+        """Let go of what was held, for an upload abandoned before finish()."""
+        self._files = []
+        self._spool.close()
+
+    def _refused(self, message: str) -> DecodedFiles:
+        self.close()
+        return DecodedFiles([], BadRequest(message))
+
+    # what the JSON parser reports (streamed_json.ArrayHandler)
+    def element_start(self, is_object: bool) -> None:
+        self._is_object, self._path, self._content = is_object, None, None
+
+    def member_string(self, key: str | None) -> KeptString | _Content | None:
+        if key == "path":
+            self._path = KeptString(PATH_TEXT_CAP)
+            return self._path
+        if key == "content":
+            self._drop_content()
+            if self._error is None:  # else the upload is refused anyway: only check the text
+                self._content = _Content(self._spool)
+            return self._content
+        return None
+
+    def member_other(self, key: str | None) -> None:
+        if key == "path":
+            self._path = None
+        elif key == "content":
+            self._drop_content()
+
+    def element_end(self) -> None:
+        if self._error is not None:
+            return
+        try:
+            self._files.append(self._checked_element())
+        except BadRequest as error:
+            self._error = error
+            self._files = []
+            self._spool.truncate(0)
+
+    def _drop_content(self) -> None:
+        if self._content is not None:
+            self._spool.truncate(self._content.start)
+            self._content = None
+
+    def _checked_element(self) -> UploadedFile:
+        if not self._is_object or self._path is None:
+            raise BadRequest(ILLEGAL_PATH)
+        path = self._path.text
+        if path is None:
+            raise BadRequest(PATH_TOO_LONG)
+        if not is_legal_path(path):
+            raise BadRequest(ILLEGAL_PATH)
+        check_path(path)
+        content = self._content
+        if content is None or not content.decoded:
+            raise BadRequest(BAD_CONTENT)
+        return UploadedFile(path, content.md5, content.size, self._spool.window(content.start, content.size))
 
 
 def decode_files_from(stream: IO[bytes]) -> DecodedFiles:
     """Decode a `files` JSON document read from a stream. Blocking and CPU-bound: run it in a
-    thread. As with ngshare's json.loads, a syntax error anywhere wins over a bad element."""
-    decoded = DecodedFiles([])
+    thread."""
+    decoder = FilesDecoder()
     try:
-        for element in json_array_elements(stream):
-            if decoded.error is None:
-                try:
-                    decoded.files.append(_decode_element(element))
-                except BadRequest as error:
-                    decoded.error = error
-    except UnicodeDecodeError:  # before JSON, as tornado decodes the field first
-        return DecodedFiles([], BadRequest(NOT_UTF8))
-    except UNDECODABLE:
-        return DecodedFiles([], BadRequest(NOT_JSON))
-    return decoded
+        while chunk := stream.read(CHUNK_SIZE):
+            decoder.feed(chunk)
+    except BaseException:
+        decoder.close()
+        raise
+    return decoder.finish()
 
 
 # The `files` field as it reaches the exchange: decoded while a form body streamed in, or text

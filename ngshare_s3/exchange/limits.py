@@ -8,6 +8,7 @@ from .keys import escape
 
 MAX_ID_LENGTH = 128
 MAX_PATH_LENGTH = 250
+PATH_TOO_LONG = f"Path too long (at most {MAX_PATH_LENGTH} characters once URL-escaped)"
 
 
 def check_id(kind: str, value: str) -> None:
@@ -17,4 +18,4 @@ def check_id(kind: str, value: str) -> None:
 
 def check_path(path: str) -> None:
     if len(escape(path)) > MAX_PATH_LENGTH:
-        raise BadRequest(f"Path too long (at most {MAX_PATH_LENGTH} characters once URL-escaped)")
+        raise BadRequest(PATH_TOO_LONG)
