@@ -16,7 +16,7 @@ import re
 from multidict import MultiDict
 
 from ..exchange.errors import ExchangeError
-from ..exchange.files import FilesDecoder
+from ..exchange.files import DecodedFiles, FilesDecoder
 
 STREAMED_FIELDS = frozenset({"files"})
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
@@ -60,13 +60,17 @@ class StreamedFiles:
     def __init__(self, form: FormFields, name: str):
         self._form = form
         self._name = name
-        self._decoder = FilesDecoder()
+        self.decoder = FilesDecoder()
+        form.decoding = self
 
     def write(self, data: bytes) -> None:
-        self._decoder.feed(data)
+        self.decoder.feed(data)
 
     def close(self) -> None:
-        self._form.fields[self._name] = self._decoder.finish()
+        self._form.decoding = None
+        for earlier in self._form.fields.popall(self._name, []):
+            earlier.close()
+        self._form.fields[self._name] = self.decoder.finish()
 
 
 class IgnoredField:
@@ -85,6 +89,15 @@ class FormFields:
         self.max_size = max_size
         self._held = 0
         self._streamed = streamed
+        self.decoding: StreamedFiles | None = None
+
+    def abandon(self) -> None:
+        """Let go of decoded files (their disk space) when the body is refused or cut short."""
+        if self.decoding is not None:
+            self.decoding.decoder.close()
+        for value in self.fields.values():
+            if isinstance(value, DecodedFiles):
+                value.close()
 
     def spend(self, size: int) -> None:
         """Count `size` more bytes held for text fields (and their names); 413 past the cap."""

@@ -13,6 +13,7 @@ Bodies of other types (or none) carry no fields, as in tornado.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from .multipart import MultipartFormParser, boundary_of
 from .upload_memory import ByteBudget
 from .urlencoded import UrlencodedParser, parse_urlencoded
 
+log = logging.getLogger(__name__)
+
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 CHUNK_SIZE = 256 << 10  # the most read off the socket at a time
@@ -37,6 +40,8 @@ class BodyParser(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
     def finish(self) -> FormFields: ...
+
+    def abandon(self) -> None: ...
 
 
 def parse_query(request: web.BaseRequest) -> MultiDict:
@@ -68,6 +73,7 @@ class ParserThread:
         self._outcome: asyncio.Future[MultiDict] = self._loop.create_future()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.failed = False
+        self._cancelled = False
         threading.Thread(target=self._run, name="ngshare-s3-form-parser", daemon=True).start()
 
     def put(self, chunk: bytes) -> None:
@@ -79,6 +85,7 @@ class ParserThread:
 
     def cancel(self) -> None:
         """Stop parsing; bytes still queued are handed back as the thread drains them."""
+        self._cancelled = True
         self._queue.put(self._CANCEL)
 
     def _hand_over(self, callback: Callable, *args: object) -> None:
@@ -88,7 +95,7 @@ class ParserThread:
             pass
 
     def _settle(self, fields: MultiDict | None, error: BaseException | None) -> None:
-        if self._outcome.done():
+        if self._cancelled or self._outcome.done():  # nobody waits for it any more
             return
         if error is not None:
             self._outcome.set_exception(error)
@@ -97,22 +104,26 @@ class ParserThread:
 
     def _run(self) -> None:
         error: BaseException | None = None
-        while (chunk := self._queue.get()) is not self._END and chunk is not self._CANCEL:
-            if error is None:
-                try:
-                    self._parser.write(chunk)
-                except Exception as failure:
-                    error, self.failed = failure, True
-            self._hand_over(self._consumed, len(chunk))
-        if chunk is self._CANCEL:
-            return
         fields = None
-        if error is None:
-            try:
+        try:
+            while (chunk := self._queue.get()) is not self._END and chunk is not self._CANCEL:
+                if error is None:
+                    try:
+                        self._parser.write(chunk)
+                    except Exception as failure:
+                        error, self.failed = failure, True
+                self._hand_over(self._consumed, len(chunk))
+            if chunk is not self._CANCEL and error is None:
                 fields = self._parser.finish().fields
-            except Exception as failure:
-                error = failure
-        self._hand_over(self._settle, fields, error)
+        except Exception as failure:
+            error = failure
+        finally:
+            if fields is None:
+                try:
+                    self._parser.abandon()
+                except Exception:
+                    log.exception("Could not let go of an abandoned upload's files")
+            self._hand_over(self._settle, fields, error)
 
 
 class Allowance:

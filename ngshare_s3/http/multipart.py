@@ -63,6 +63,9 @@ class MultipartFormParser:
             raise BadRequest(INVALID)
         return self._form
 
+    def abandon(self) -> None:
+        self._form.abandon()
+
     def _part_begins(self) -> None:
         self._headers = {}
 

@@ -73,6 +73,9 @@ class UrlencodedParser:
         self._end_field()
         return self._form
 
+    def abandon(self) -> None:
+        self._form.abandon()
+
     def _take(self, piece: bytes) -> None:
         if self._value is None:
             equals = piece.find(b"=")
