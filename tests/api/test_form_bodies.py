@@ -113,3 +113,30 @@ async def test_uploads_beyond_the_memory_limit_wait_and_all_succeed(make_api):
         tree = await api.ok("GET", INSTRUCTOR, f"submission/c1/a1/{student}")
         assert tree["files"] == expected_tree(work[student])
     assert api.client.server.app[UPLOAD_MEMORY].held == 0, "every byte taken is given back"
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+async def test_a_body_past_the_limit_without_a_length_is_413(make_api, encoding):
+    """Sent in chunks, so only counting what arrives can refuse it."""
+    api = await make_api(max_body_size=200_000)
+    await api.create_course("c1", [INSTRUCTOR])
+    boundary = "xyz"
+    headers = {"Content-Type": "application/x-www-form-urlencoded" if encoding == "urlencoded"
+               else f"multipart/form-data; boundary={boundary}"}
+    head = b"files=" if encoding == "urlencoded" else (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"\r\n\r\n'.encode())
+
+    async def chunks():
+        yield head + b'[{"path": "a", "content": "'
+        for _ in range(100):
+            yield b"QUFB" * 1000
+
+    reply = await api.raw("POST", api.prefix + "assignment/c1/a1", caller=INSTRUCTOR, headers=headers, data=chunks())
+    assert (reply.status, reply.json) == (413, failure("Request body too large (at most 200000 bytes)"))
+    assert await api.assignments("c1") == []
+    budget = api.client.server.app[UPLOAD_MEMORY]
+    for _ in range(200):  # the parser's thread hands back what it had queued as it stops
+        if budget.held == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert budget.held == 0
