@@ -114,16 +114,18 @@ class _Content:
         self.size += len(data)
 
     def piece(self, raw: bytes) -> None:
-        text, line_feeds = raw, 0
+        text = raw
         if raw.find(b"\\") != -1:
-            text = raw.replace(b"\\n", b"\n")
-            line_feeds = len(raw) - len(text)
-            text = text.replace(b"\\/", b"/")
-            if text.find(b"\\") != -1:  # each backslash left began another escape
+            # Line feeds are never base64: drop them. In this order, no backslash is left
+            # only if each one began a \/ or \n escape (none can be made by the replacing).
+            text = raw.replace(b"\\/", b"/").replace(b"\\n", b"")
+            if text.find(b"\\") != -1:  # other escapes: the json module's scanner
                 self._base64.feed(json_string_text(raw).encode("ascii", "ignore"))
                 return
+        if self._base64.feed_data(text):  # base64 characters only: no control characters
+            return
         characters = text.translate(None, NOT_BASE64)
-        if len(text) - len(characters) != line_feeds and has_control_characters(raw):
+        if len(characters) != len(text) and has_control_characters(text):
             raise ValueError("control character in a string")  # as json.loads
         self._base64.feed_filtered(characters)
 

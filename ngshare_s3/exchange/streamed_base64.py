@@ -4,7 +4,8 @@ binascii.a2b_base64 (what decodebytes runs) drops every character outside the al
 at the first complete pad ('=' after three data characters of a group, or '==' after two) and
 refuses a last group of one, two or three data characters with no pad. The same is done here
 piece by piece: only the data characters of an unfinished group are held, and whole groups are
-decoded by pybase64, many times faster than binascii on this pure input.
+decoded by pybase64, many times faster than binascii; text made of data characters only (what
+clients send) is checked and decoded by it in one pass.
 """
 
 from __future__ import annotations
@@ -33,7 +34,29 @@ class LenientBase64:
         self._ended = False  # a complete pad was seen: the rest is ignored
 
     def feed(self, text: bytes) -> None:
-        self.feed_filtered(text.translate(None, NOT_BASE64))
+        if not self.feed_data(text):
+            self.feed_filtered(text.translate(None, NOT_BASE64))
+
+    def feed_data(self, text: bytes) -> bool:
+        """Decode `text` if it is data characters only, as clients send it, checked and decoded
+        in one pass; False, having done nothing, if it holds anything else (or the data ended)."""
+        if self._ended or text.find(PAD) != -1:
+            return False
+        data = self._group + text if self._group else text
+        whole = len(data) - len(data) % 4
+        group = data[whole:]
+        if group.translate(None, NOT_BASE64) != group:
+            return False
+        try:
+            decoded = pybase64.b64decode(memoryview(data)[:whole], validate=True)
+        except binascii.Error:
+            return False
+        if text:
+            self._padding = False
+        self._group = group
+        if decoded:
+            self._write(decoded)
+        return True
 
     def feed_filtered(self, characters: bytes) -> None:
         """Text already reduced to the alphabet and '='."""
