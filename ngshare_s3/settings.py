@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from .cpus import available_cpus
 from .logs import LOG_FORMATS
 
 # Beside ngshare's own files on the volume it used, but never the same names.
@@ -50,6 +51,7 @@ class Settings:
     grace_period: float = DEFAULT_GRACE_PERIOD
     max_field_size: int = DEFAULT_MAX_FIELD_SIZE
     upload_memory: int = DEFAULT_UPLOAD_MEMORY
+    workers: int = 1  # processes serving the port; the command line defaults to available_cpus()
 
 
 def _env_flag(name: str) -> bool:
@@ -172,10 +174,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload-memory",
         type=int,
         default=env("NGSHARE_S3_UPLOAD_MEMORY", DEFAULT_UPLOAD_MEMORY),
-        help="most bytes of request bodies held in memory at once for all uploads; further "
-        "uploads wait [$NGSHARE_S3_UPLOAD_MEMORY]",
+        help="most bytes of request bodies each worker process holds in memory at once for all its "
+        "uploads; further uploads wait [$NGSHARE_S3_UPLOAD_MEMORY]",
+    )
+    parser.add_argument(
+        "--workers",
+        default=env("NGSHARE_S3_WORKERS") or None,
+        help="worker processes sharing the port [$NGSHARE_S3_WORKERS; default the CPUs available "
+        "to the container, its CPU limit rounded up]",
     )
     return parser
+
+
+def _workers(given: str | None) -> int:
+    if given is None:
+        return available_cpus()
+    try:
+        workers = int(given)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise SettingsError(f"--workers must be a whole number, 1 or more, got {given!r}")
+    return workers
 
 
 def validate_prefix(prefix: str) -> str:
@@ -265,4 +285,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         grace_period=float(args.grace_period),
         max_field_size=int(args.max_field_size),
         upload_memory=int(args.upload_memory),
+        workers=_workers(args.workers),
     )
