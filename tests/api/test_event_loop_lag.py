@@ -61,7 +61,8 @@ async def test_small_requests_stay_quick_during_a_large_upload(backend, fake_hub
     port = free_port()
     tokens = {user: fake_hub.token_for(user) for user in (ADMIN, INSTRUCTOR, STUDENT)}
     with open(tmp_path / "server.log", "wb") as log:
-        process = start_server(backend, fake_hub.url, port, log)
+        # one process, the one measured, serves the requests
+        process = start_server(backend, fake_hub.url, port, log, "--workers", "1")
     base = base_url(port)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:

@@ -64,7 +64,8 @@ async def server(backend, fake_hub, tmp_path):
     port = free_port()
     tokens = {user: fake_hub.token_for(user) for user in (ADMIN, INSTRUCTOR, STUDENT)}
     with open(tmp_path / "server.log", "wb") as log:
-        process = start_server(backend, fake_hub.url, port, log)
+        # one process, the one measured, serves the requests
+        process = start_server(backend, fake_hub.url, port, log, "--workers", "1")
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
             await wait_until_healthy(http, base_url(port), process)
