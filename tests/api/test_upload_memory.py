@@ -20,7 +20,7 @@ pytestmark = pytest.mark.backends("embedded", "mongodb+minio")
 
 GROWTH_LIMIT_MB = 100
 ONE_LARGE_FILE = [GeneratedFile("data/large.bin", 200 * MB)]
-# Just under 1 MiB each, the size below which decoded files were once all kept in memory.
+# Just under 1 MiB each: were small files kept in memory until the upload is checked, it would show.
 MANY_FILES = [GeneratedFile(f"data/{n:03d}.bin", 1_000_000) for n in range(250)]
 # The download does not depend on how the upload was encoded: the multipart upload's stored
 # checksums are compared with what was sent, without fetching the same tree again.
