@@ -28,8 +28,11 @@ class Spool:
         self._file.truncate()
         self.size = size
 
-    def window(self, start: int, size: int) -> SpoolWindow:
+    def flush(self) -> None:
+        """Before the windows are read."""
         self._file.flush()
+
+    def window(self, start: int, size: int) -> SpoolWindow:
         return SpoolWindow(self, start, size)
 
     def read_at(self, offset: int, size: int) -> bytes:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 import sys
-from json.decoder import scanstring
+from json.decoder import JSONDecoder, scanstring
 from typing import Protocol
 
-MAX_DEPTH = 512
+MAX_DEPTH = 900  # json.loads stops near Python's recursion limit (1,000 less the calls below it)
 MAX_SCALAR = 1 << 16
 KEY_CAP = 256  # the raw JSON text of a key longer than this is no key the handler asks about
+WHOLE_ELEMENT = 1 << 16  # objects in the array up to this size are parsed by json's parser
 
 NOT_SPACE = re.compile(rb"[^ \t\n\r]")
 SCALAR = re.compile(
@@ -51,6 +52,9 @@ class StringSink(Protocol):
 
 
 class ArrayHandler(Protocol):
+    def element(self, value: object) -> None:
+        """A whole element, parsed by json's own parser (an object found small enough)."""
+
     def element_start(self, is_object: bool) -> None: ...
 
     def member_string(self, key: str | None) -> StringSink | None:
@@ -67,11 +71,18 @@ def has_control_characters(raw: bytes) -> bool:
     return bool(raw.translate(None, NOT_CONTROL))
 
 
+def check_string_text(raw: bytes) -> None:
+    """ValueError unless json.loads accepts `raw` inside a string."""
+    if raw.find(BACKSLASH) != -1:
+        json_string_text(raw)
+    elif has_control_characters(raw):
+        raise ValueError("control character in a string")
+
+
 def json_string_text(raw: bytes) -> str:
     """What the JSON text of (part of) a string says, checked as json.loads checks it."""
     if raw.find(BACKSLASH) == -1:
-        if has_control_characters(raw):
-            raise ValueError("control character in a string")
+        check_string_text(raw)
         return raw.decode("utf-8", "replace")
     return scanstring(raw.decode("utf-8", "replace") + '"', 0, True)[0]
 
@@ -80,7 +91,7 @@ class CheckedString:
     """A string nobody wants: only checked."""
 
     def piece(self, raw: bytes) -> None:
-        json_string_text(raw)
+        check_string_text(raw)
 
     def end(self) -> None:
         pass
@@ -95,8 +106,14 @@ class KeptString:
         self._held = 0
         self.text: str | None = None
 
+    @classmethod
+    def of(cls, text: str) -> KeptString:
+        kept = cls(len(text))
+        kept.text = text
+        return kept
+
     def piece(self, raw: bytes) -> None:
-        json_string_text(raw)
+        check_string_text(raw)
         self._held += len(raw)
         if self._held <= self._cap:
             self._pieces.append(raw)
@@ -139,6 +156,7 @@ class PushedJsonArray:
     After NotJson the parser ignores what it is fed."""
 
     _checked = CheckedString()
+    _whole = JSONDecoder()
 
     def __init__(self, handler: ArrayHandler):
         self._handler = handler
@@ -237,6 +255,10 @@ class PushedJsonArray:
     def _value(self, buffer: bytes, position: int, character: int, final: bool) -> int | None:
         """Start (or read whole, for a scalar) the value at `position`; None if more is needed."""
         is_element, is_member = len(self._open) == 1, self._in_element_object()
+        if is_element and character == OPEN_OBJECT:
+            after = self._whole_element(buffer, position)
+            if after is not None:
+                return after
         if character == QUOTE[0]:
             if is_element:
                 self._handler.element_start(False)
@@ -269,6 +291,22 @@ class PushedJsonArray:
             self._handler.member_other(self._key)
         self._value_done()
         return scalar.end()
+
+    def _whole_element(self, buffer: bytes, position: int) -> int | None:
+        """Small elements can be many, and their parts are tiny: json's parser, in C, reads
+        them faster than they are followed here part by part. It is tried on text that ends
+        with the first '}' if that comes soon enough; if it is not the element's end (one
+        inside a string, or a nested object's) or the text is not JSON, nothing is done."""
+        brace = buffer.find(b"}", position, position + WHOLE_ELEMENT)
+        if brace == -1:
+            return None
+        try:
+            value, _ = self._whole.raw_decode(buffer[position : brace + 1].decode("utf-8", "surrogateescape"))
+        except (ValueError, RecursionError):
+            return None
+        self._handler.element(value)
+        self._expect = AFTER_VALUE
+        return brace + 1
 
     def _start_string(self, key: bool) -> None:
         self._string_is_key = key
