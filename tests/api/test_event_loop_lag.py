@@ -1,8 +1,11 @@
 """While a large upload of either form encoding is read, parsed and decoded, the server's event
 loop keeps answering small requests quickly: the parsing happens in a thread of its own.
 
-The target is a p99 under 50 ms on a quiet machine (benchmarks/ measures it); on a shared CI
-machine of two cores this test asserts a generous bound and prints what it measured."""
+The target is a p99 under 50 ms on a quiet machine (benchmarks/ measures it). On two cores
+shared with other tests this test asserts a generous bound, and prints what it measured: a
+body parsed on the event loop would hold it for seconds (a 70 MB field once blocked it for
+2.3 s), far above the bound, while on a machine loaded six times over the p99 measured here
+stayed under 200 ms."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from .large_bodies import BODIES, CONTENT_TYPES, MB, GeneratedFile
 from .processes import base_url, free_port, start_server, stop, wait_until_healthy
 from .support import ADMIN, INSTRUCTOR, STUDENT
 
-P99_BOUND_MS = 250
+P99_BOUND_MS = 400
 UPLOAD = [GeneratedFile("data/large.bin", 200 * MB)]
 MIN_SAMPLES = 50
 
