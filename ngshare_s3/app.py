@@ -11,9 +11,10 @@ from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware
 from .http.draining import RequestsInFlight
-from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
+from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS, UPLOAD_MEMORY
 from .http.observe import AccessLogger, count_uploads
 from .http.routes import add_routes, utf8_segments
+from .http.upload_memory import ByteBudget
 from .logs import UnparsedRequestLog
 from .metrics import Metrics, ObservedStore, new_metrics
 from .settings import Settings
@@ -49,6 +50,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[HUB_AUTH] = make_hub_auth(settings)
     app[METRICS] = new_metrics(shared=settings.workers > 1)
+    app[UPLOAD_MEMORY] = ByteBudget(settings.upload_memory)
     app.cleanup_ctx.append(open_stores)
     add_routes(app, settings.prefix, metrics=settings.metrics_port is None)
     return app

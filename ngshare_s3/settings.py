@@ -18,6 +18,9 @@ DEFAULT_STORAGE = "/srv/ngshare/ngshare_s3_files/"
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 DEFAULT_STANDALONE_PORT = 12121
 DEFAULT_GRACE_PERIOD = 30.0
+DEFAULT_MAX_FIELD_SIZE = 16 << 20
+DEFAULT_UPLOAD_MEMORY = 64 << 20
+MIN_UPLOAD_MEMORY = 1 << 20
 
 
 class SettingsError(Exception):
@@ -46,6 +49,8 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None  # None: /metrics on the main port
     grace_period: float = DEFAULT_GRACE_PERIOD
+    max_field_size: int = DEFAULT_MAX_FIELD_SIZE
+    upload_memory: int = DEFAULT_UPLOAD_MEMORY
     workers: int = 1  # processes serving the port; the command line defaults to available_cpus()
 
 
@@ -159,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds that requests in flight may take to finish after SIGTERM [$NGSHARE_S3_GRACE_PERIOD]",
     )
     parser.add_argument(
+        "--max-field-size",
+        type=int,
+        default=env("NGSHARE_S3_MAX_FIELD_SIZE", DEFAULT_MAX_FIELD_SIZE),
+        help="most bytes a request's form fields other than files may hold together, answered "
+        "with 413 above it [$NGSHARE_S3_MAX_FIELD_SIZE]",
+    )
+    parser.add_argument(
+        "--upload-memory",
+        type=int,
+        default=env("NGSHARE_S3_UPLOAD_MEMORY", DEFAULT_UPLOAD_MEMORY),
+        help="most bytes of request bodies each worker process holds in memory at once for all its "
+        "uploads; further uploads wait [$NGSHARE_S3_UPLOAD_MEMORY]",
+    )
+    parser.add_argument(
         "--workers",
         default=env("NGSHARE_S3_WORKERS") or None,
         help="worker processes sharing the port [$NGSHARE_S3_WORKERS; default the CPUs available "
@@ -229,6 +248,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         raise SettingsError(f"--jupyterhub_api_url must be an http(s) URL, got {args.jupyterhub_api_url!r}")
     if args.max_body_size <= 0:
         raise SettingsError("--max-body-size must be a positive number of bytes")
+    if int(args.max_field_size) <= 0:
+        raise SettingsError("--max-field-size must be a positive number of bytes")
+    if int(args.upload_memory) < MIN_UPLOAD_MEMORY:
+        raise SettingsError(f"--upload-memory must be at least {MIN_UPLOAD_MEMORY} bytes")
     if args.hub_timeout <= 0:
         raise SettingsError("--hub-timeout must be a positive number of seconds")
     if args.grace_period < 0:
@@ -260,5 +283,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         log_format=args.log_format,
         metrics_port=None if args.metrics_port is None else int(args.metrics_port),
         grace_period=float(args.grace_period),
+        max_field_size=int(args.max_field_size),
+        upload_memory=int(args.upload_memory),
         workers=_workers(args.workers),
     )

@@ -8,6 +8,7 @@ from .exchange import Exchange
 from .stored import feedback_files, release_files, submission_files
 from .errors import BadRequest, Conflict
 from .json_fields import json_field
+from .large_fields import read_field
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -32,7 +33,7 @@ async def create_course(ex: Exchange, caller: Caller, course_id: str, instructor
     await ex.authorize(Action.CREATE_COURSE, caller)
     if await ex.metadata.course_exists(course_id):
         raise Conflict("Course already exists")
-    names = parse_instructors(instructors)
+    names = await read_field(parse_instructors, instructors)
     check_id("Course id", course_id)
     for name in names:
         check_id("Username", name)

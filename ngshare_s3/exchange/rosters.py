@@ -6,6 +6,7 @@ from ..stores.metadata.base import Member
 from .exchange import Exchange
 from .errors import BadRequest, Conflict, NotFound
 from .json_fields import json_field
+from .large_fields import read_field
 from .limits import check_id
 from .permissions import Action, Caller
 
@@ -110,7 +111,7 @@ async def put_students(ex: Exchange, caller: Caller, course_id: str, students_fi
     """Bulk add or update; one status per input element, in input order."""
     incarnation = await ex.require_open_course(course_id)
     await ex.authorize(Action.PUT_STUDENTS, caller, course_id)
-    students = parse_students(students_field)
+    students = await read_field(parse_students, students_field)
     for student in students:
         check_id("Username", student["username"])
     status = []

@@ -1,32 +1,29 @@
 """Request arguments with tornado's get_argument rules, which ngshare's clients rely on
-(spec §1.3): query and form body merged, the last occurrence wins, text values stripped, and
-control characters turned into spaces."""
+(spec §1.3): query and form body merged, the last occurrence wins. Text values arrive stripped
+and with control characters turned into spaces (form_fields.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from aiohttp import web
 
 from ..exchange.errors import BadRequest
 from ..exchange.files import DecodedFiles
-from .forms import NotUtf8, parse_query, read_form
-from .app_keys import SETTINGS
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+from .form_fields import NotUtf8
+from .forms import parse_query, read_form
+from .app_keys import SETTINGS, UPLOAD_MEMORY
 
 Value = str | DecodedFiles
 
 
 def _last(values: Mapping, name: str) -> Value | None:
-    found = [value for value in values.getall(name, []) if isinstance(value, (str, DecodedFiles, NotUtf8))]
+    found = values.getall(name, [])
     if any(isinstance(value, NotUtf8) for value in found):
         raise BadRequest(f"Invalid unicode in {name}")
     if not found:
         return None
-    value = found[-1]
-    return CONTROL_CHARACTERS.sub(" ", value).strip() if isinstance(value, str) else value
+    return found[-1]
 
 
 class Arguments:
@@ -36,7 +33,9 @@ class Arguments:
 
     @classmethod
     async def of(cls, request: web.Request) -> "Arguments":
-        return cls(parse_query(request), await read_form(request, request.app[SETTINGS].max_body_size))
+        settings = request.app[SETTINGS]
+        body = await read_form(request, settings.max_body_size, settings.max_field_size, request.app[UPLOAD_MEMORY])
+        return cls(parse_query(request), body)
 
     def get(self, name: str) -> Value | None:
         """Body first (it comes last in tornado's merge), then the query string."""

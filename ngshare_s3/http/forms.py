@@ -1,136 +1,181 @@
-"""Form bodies without holding them in memory.
+"""Form bodies parsed as they arrive, off the event loop, in bounded memory.
 
-A form-encoded body is spooled to a temporary file as it arrives (refusing it past the size
-limit), then split into fields in a worker thread. The `files` field is percent-decoded on the
-fly straight into the exchange's streaming decoder, so even a large upload costs about one
-file's size in memory and the event loop keeps serving other requests meanwhile. Other
-encodings (multipart) are left to aiohttp.
+The event loop only moves bytes: it reads a chunk from the socket once the chunk fits in both
+the upload's own allowance and the process-wide one (ByteBudget), and queues it for the one
+thread that parses this body. The thread splits fields, percent-decodes and streams `files`
+into the exchange's decoder, and hands each chunk's bytes back as it is done with them. So an
+upload holds at most UPLOAD_QUEUE bytes of body in memory, all uploads together at most
+--upload-memory, and a client that sends faster than the server parses simply waits.
+
+Bodies of other types (or none) carry no fields, as in tornado.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-from tempfile import SpooledTemporaryFile
-from typing import IO
-from urllib.parse import unquote_plus, unquote_to_bytes
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
-from multidict import MultiDict, MultiDictProxy
+from multidict import MultiDict
 
-from ..exchange.errors import BadRequest
-from ..exchange.files import IN_MEMORY_BODY, decode_files_from
+from .form_fields import FormFields, STREAMED_FIELDS
+from .multipart import MultipartFormParser, boundary_of
+from .upload_memory import ByteBudget
+from .urlencoded import UrlencodedParser, parse_urlencoded
 
-FORM = "application/x-www-form-urlencoded"
-CHUNK_SIZE = 1 << 20  # how much of a spooled body is read or written at a time
-STREAMED_FIELDS = frozenset({"files"})
+log = logging.getLogger(__name__)
 
-
-class FieldValue:
-    """One field's value in a spooled body, read percent-decoded (and '+' as space)."""
-
-    def __init__(self, body: IO[bytes], start: int, end: int):
-        self._body = body
-        self._position = start
-        self._end = end
-        self._pending = b""
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:
-            return b""
-        size = CHUNK_SIZE if size is None or size < 0 else max(size, 3)
-        self._body.seek(self._position)
-        raw = self._body.read(min(size, self._end - self._position))
-        self._position += len(raw)
-        data = self._pending + raw
-        self._pending = b""
-        cut = data.rfind(b"%", max(len(data) - 2, 0))
-        if cut != -1 and self._position < self._end:  # an escape split by the read: finish it next time
-            data, self._pending = data[:cut], data[cut:]
-        return unquote_to_bytes(data.replace(b"+", b" "))
-
-    def read_all(self) -> bytes:
-        parts = []
-        while part := self.read(CHUNK_SIZE):
-            parts.append(part)
-        return b"".join(parts)
+URLENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+CHUNK_SIZE = 256 << 10  # the most read off the socket at a time
+UPLOAD_QUEUE = 1 << 20  # the most one upload holds queued for its parser
+UNCAPPED = 1 << 62
 
 
-def _field_bounds(body: IO[bytes]) -> list[tuple[int, int]]:
-    """Where each '&'-separated field starts and ends."""
-    bounds, start, offset = [], 0, 0
-    body.seek(0)
-    while chunk := body.read(CHUNK_SIZE):
-        index = chunk.find(b"&")
-        while index != -1:
-            bounds.append((start, offset + index))
-            start = offset + index + 1
-            index = chunk.find(b"&", index + 1)
-        offset += len(chunk)
-    bounds.append((start, offset))
-    return [(s, e) for s, e in bounds if e > s]
+class BodyParser(Protocol):
+    def write(self, chunk: bytes) -> None: ...
 
+    def finish(self) -> FormFields: ...
 
-class NotUtf8:
-    """A field value whose bytes are not UTF-8. Like tornado's get_argument, the request is
-    refused only if it asks for the field, so an ignored field (`user`) may hold anything."""
-
-
-def _text(raw: bytes) -> str | NotUtf8:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return NotUtf8()
-
-
-def parse_form(body: IO[bytes], streamed: frozenset[str] = STREAMED_FIELDS) -> MultiDict:
-    """Blocking: run in a thread. Values are text (or NotUtf8), except `streamed` fields:
-    DecodedFiles."""
-    fields: MultiDict = MultiDict()
-    for start, end in _field_bounds(body):
-        body.seek(start)
-        head = body.read(min(end - start, 4096))
-        equals = head.find(b"=")
-        name_end = start + equals if equals != -1 else end
-        body.seek(start)
-        name = unquote_plus(body.read(name_end - start).decode("utf-8", "replace"))
-        value = FieldValue(body, min(name_end + 1, end), end)
-        if name in streamed:
-            fields.add(name, decode_files_from(value))
-        else:
-            fields.add(name, _text(value.read_all()))
-    return fields
+    def abandon(self) -> None: ...
 
 
 def parse_query(request: web.BaseRequest) -> MultiDict:
     """The query string by the form's rules (aiohttp would turn bytes that are not UTF-8 into
     U+FFFD). It is short (aiohttp caps the request line), so it is parsed in place."""
     raw = request.rel_url.raw_query_string.encode("utf-8", "surrogateescape")
-    return parse_form(io.BytesIO(raw), streamed=frozenset())
+    return parse_urlencoded(raw, FormFields(UNCAPPED, streamed=frozenset())).fields
 
 
-async def spool_body(request: web.Request, limit: int) -> IO[bytes]:
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = SpooledTemporaryFile(max_size=IN_MEMORY_BODY)
-    size = 0
-    async for chunk in request.content.iter_chunked(CHUNK_SIZE):
-        size += len(chunk)
-        if size > limit:
-            body.close()
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-        body.write(chunk)
-    return body
+def body_parser(request: web.Request, max_field_size: int) -> BodyParser | None:
+    form = FormFields(max_field_size, STREAMED_FIELDS)
+    if request.content_type == URLENCODED:
+        return UrlencodedParser(form)
+    if request.content_type == MULTIPART:
+        return MultipartFormParser(boundary_of(request.headers.get("Content-Type", "")), form)
+    return None
 
 
-async def read_form(request: web.Request, limit: int) -> MultiDictProxy | MultiDict:
-    if request.content_type != FORM or not request.body_exists:
+class ParserThread:
+    """One body's parser in a thread of its own, fed through a queue. A thread per upload
+    (not a shared pool) so that no upload's queued bytes wait for a parser to be free."""
+
+    _END, _CANCEL = object(), object()
+
+    def __init__(self, parser: BodyParser, consumed: Callable[[int], None]):
+        self._parser = parser
+        self._consumed = consumed
+        self._loop = asyncio.get_running_loop()
+        self._outcome: asyncio.Future[MultiDict] = self._loop.create_future()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.failed = False
+        self._cancelled = False
+        threading.Thread(target=self._run, name="ngshare-s3-form-parser", daemon=True).start()
+
+    def put(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    async def outcome(self) -> MultiDict:
+        self._queue.put(self._END)
+        return await self._outcome
+
+    def cancel(self) -> None:
+        """Stop parsing; bytes still queued are handed back as the thread drains them."""
+        self._cancelled = True
+        self._queue.put(self._CANCEL)
+
+    def _hand_over(self, callback: Callable, *args: object) -> None:
         try:
-            return await request.post()
-        except UnicodeDecodeError as error:  # a multipart text field
-            raise BadRequest("Invalid unicode in the form body") from error
-    body = await spool_body(request, limit)
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop has closed: nothing is waiting any more
+            pass
+
+    def _settle(self, fields: MultiDict | None, error: BaseException | None) -> None:
+        if self._cancelled or self._outcome.done():  # nobody waits for it any more
+            return
+        if error is not None:
+            self._outcome.set_exception(error)
+        else:
+            self._outcome.set_result(fields)
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        fields = None
+        try:
+            while (chunk := self._queue.get()) is not self._END and chunk is not self._CANCEL:
+                if error is None:
+                    try:
+                        self._parser.write(chunk)
+                    except Exception as failure:
+                        error, self.failed = failure, True
+                self._hand_over(self._consumed, len(chunk))
+            if chunk is not self._CANCEL and error is None:
+                fields = self._parser.finish().fields
+        except Exception as failure:
+            error = failure
+        finally:
+            if fields is None:
+                try:
+                    self._parser.abandon()
+                except Exception:
+                    log.exception("Could not let go of an abandoned upload's files")
+            self._hand_over(self._settle, fields, error)
+
+
+class Allowance:
+    """An upload's own queue limit and the process-wide budget, taken and given back together."""
+
+    def __init__(self, shared: ByteBudget):
+        self._own = ByteBudget(UPLOAD_QUEUE)
+        self._shared = shared
+
+    async def take(self, size: int) -> int:
+        size = self._shared.grant(self._own.grant(size))
+        await self._own.acquire(size)
+        try:
+            await self._shared.acquire(size)
+        except BaseException:
+            self._own.release(size)
+            raise
+        return size
+
+    def give_back(self, size: int) -> None:
+        self._own.release(size)
+        self._shared.release(size)
+
+
+async def read_form(request: web.Request, max_body_size: int, max_field_size: int, memory: ByteBudget) -> MultiDict:
+    if request.method not in request.POST_METHODS or not request.body_exists:
+        return MultiDict()
+    parser = body_parser(request, max_field_size)
+    if parser is None:
+        return MultiDict()
+    if request.content_length is not None and request.content_length > max_body_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_body_size, actual_size=request.content_length)
+    allowance = Allowance(memory)
+    thread = ParserThread(parser, allowance.give_back)
+    size = 0
     try:
-        return await asyncio.to_thread(parse_form, body)
-    finally:
-        body.close()
+        while not thread.failed:
+            taken = await allowance.take(CHUNK_SIZE)
+            try:
+                chunk = await request.content.read(taken)
+            except BaseException:
+                allowance.give_back(taken)
+                raise
+            allowance.give_back(taken - len(chunk))
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_body_size:
+                allowance.give_back(len(chunk))
+                raise web.HTTPRequestEntityTooLarge(max_size=max_body_size, actual_size=size)
+            thread.put(chunk)
+        return await thread.outcome()
+    except BaseException:
+        thread.cancel()
+        raise
