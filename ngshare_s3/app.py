@@ -11,8 +11,9 @@ from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware
 from .http.draining import RequestsInFlight
-from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS
+from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, RELEASE_CACHE, SETTINGS
 from .http.observe import AccessLogger, count_uploads
+from .http.release_cache import ReleaseCache
 from .http.routes import add_routes, utf8_segments
 from .logs import UnparsedRequestLog
 from .metrics import Metrics, ObservedStore, new_metrics
@@ -49,6 +50,7 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[HUB_AUTH] = make_hub_auth(settings)
     app[METRICS] = new_metrics()
+    app[RELEASE_CACHE] = ReleaseCache(settings.release_cache_size, app[METRICS].release_cache)
     app.cleanup_ctx.append(open_stores)
     add_routes(app, settings.prefix, metrics=settings.metrics_port is None)
     return app

@@ -17,6 +17,7 @@ DEFAULT_STORAGE = "/srv/ngshare/ngshare_s3_files/"
 DEFAULT_MAX_BODY_SIZE = 1 << 30
 DEFAULT_STANDALONE_PORT = 12121
 DEFAULT_GRACE_PERIOD = 30.0
+DEFAULT_RELEASE_CACHE_SIZE = 256 << 20
 
 
 class SettingsError(Exception):
@@ -45,6 +46,7 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None  # None: /metrics on the main port
     grace_period: float = DEFAULT_GRACE_PERIOD
+    release_cache_size: int = DEFAULT_RELEASE_CACHE_SIZE  # bytes of release answers kept; 0: none
 
 
 def _env_flag(name: str) -> bool:
@@ -156,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("NGSHARE_S3_GRACE_PERIOD", DEFAULT_GRACE_PERIOD),
         help="seconds that requests in flight may take to finish after SIGTERM [$NGSHARE_S3_GRACE_PERIOD]",
     )
+    parser.add_argument(
+        "--release-cache-size",
+        type=int,
+        default=env("NGSHARE_S3_RELEASE_CACHE_SIZE", DEFAULT_RELEASE_CACHE_SIZE),
+        help="bytes of encoded release answers each process keeps in memory, 0 for none "
+        "[$NGSHARE_S3_RELEASE_CACHE_SIZE]",
+    )
     return parser
 
 
@@ -213,6 +222,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         raise SettingsError("--hub-timeout must be a positive number of seconds")
     if args.grace_period < 0:
         raise SettingsError("--grace-period must be zero or a positive number of seconds")
+    if int(args.release_cache_size) < 0:
+        raise SettingsError("--release-cache-size must be zero or a positive number of bytes")
     if args.log_format not in LOG_FORMATS:
         raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {args.log_format!r}")
     port = args.port if args.port is not None else (_service_port() or DEFAULT_STANDALONE_PORT)
@@ -240,4 +251,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         log_format=args.log_format,
         metrics_port=None if args.metrics_port is None else int(args.metrics_port),
         grace_period=float(args.grace_period),
+        release_cache_size=int(args.release_cache_size),
     )

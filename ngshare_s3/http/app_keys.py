@@ -10,10 +10,12 @@ from ..exchange.exchange import Exchange
 from ..metrics import Metrics
 from ..settings import Settings
 from .draining import RequestsInFlight
+from .release_cache import ReleaseCache
 
 SETTINGS = web.AppKey("settings", Settings)
 EXCHANGE = web.AppKey("exchange", Exchange)
 HUB_AUTH = web.AppKey("hub_auth", HubAuth)
 METRICS = web.AppKey("metrics", Metrics)
 IN_FLIGHT = web.AppKey("in_flight", RequestsInFlight)
+RELEASE_CACHE = web.AppKey("release_cache", ReleaseCache)
 USER = web.RequestKey("user", str)  # the caller's name once the Hub identified the token
