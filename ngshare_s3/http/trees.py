@@ -48,9 +48,12 @@ def escaped_base64(data: bytes | bytearray | memoryview) -> bytes:
     if not encoded:
         return b""
     if len(encoded) == _BLOCK_LINES.size:
-        lines: tuple[bytes, ...] | list[bytes] = _BLOCK_LINES.unpack(encoded)
-    else:
-        lines = [encoded[start : start + LINE_CHARS] for start in range(0, len(encoded), LINE_CHARS)]
+        lines = _BLOCK_LINES.unpack(encoded)
+    else:  # a body's last block
+        whole, rest = divmod(len(encoded), LINE_CHARS)
+        lines = struct.unpack_from(f"{LINE_CHARS}s" * whole, encoded)
+        if rest:
+            lines += (encoded[-rest:],)
     return ESCAPED_NEWLINE.join(lines) + ESCAPED_NEWLINE
 
 
