@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from ..stores.errors import ChecksumMismatch, ObjectNotFound
-from ..stores.metadata.base import Assignment, Event, FileRecord, MetadataStore, Submission
+from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
 from ..stores.objects.base import ObjectStore
 from . import timestamps
 from .errors import ExchangeError, NotFound, Unavailable, translated
@@ -42,26 +42,23 @@ class Exchange:
     async def authorize(
         self, action: Action, caller: Caller, course_id: str | None = None, target: str | None = None
     ) -> Standing:
-        role = None
+        member = None
         if course_id is not None and not caller.is_admin:
             member = await self.metadata.get_member(course_id, caller.name)
-            role = member.role if member else None
-        standing = Standing(caller.name, caller.is_admin, role)
-        authorize(action, standing, target, debug=self.debug)
-        return standing
+        return self._standing_for(action, caller, member, target)
 
     async def authorize_in_course(
         self, action: Action, caller: Caller, course_id: str, target: str | None = None
     ) -> Standing:
-        """require_course, then authorize: one database read for a member of the course, since
+        """require_course, then authorize, in one database read for a member of the course:
         a membership exists only while its course does (a course's members go before it)."""
-        if caller.is_admin:
-            await self.require_course(course_id)
-            return await self.authorize(action, caller, course_id, target)
-        member = await self.metadata.get_member(course_id, caller.name)
+        member = None if caller.is_admin else await self.metadata.get_member(course_id, caller.name)
         if member is None:
             await self.require_course(course_id)
-        standing = Standing(caller.name, False, member.role if member else None)
+        return self._standing_for(action, caller, member, target)
+
+    def _standing_for(self, action: Action, caller: Caller, member: Member | None, target: str | None) -> Standing:
+        standing = Standing(caller.name, caller.is_admin, member.role if member else None)
         authorize(action, standing, target, debug=self.debug)
         return standing
 
