@@ -49,7 +49,7 @@ def make_app(settings: Settings) -> web.Application:
     app[IN_FLIGHT] = in_flight
     app[SETTINGS] = settings
     app[HUB_AUTH] = make_hub_auth(settings)
-    app[METRICS] = new_metrics()
+    app[METRICS] = new_metrics(shared=settings.workers > 1)
     app[RELEASE_CACHE] = ReleaseCache(settings.release_cache_size, app[METRICS].release_cache)
     app.cleanup_ctx.append(open_stores)
     add_routes(app, settings.prefix, metrics=settings.metrics_port is None)

@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
+import socket
 import sys
 
 from aiohttp import web
 
-from . import __version__, auditor_command, fsck_command
+from . import __version__, auditor_command, fsck_command, workers
 from .app import make_app, make_metrics_app, make_runner, stop_gracefully
 from .http.app_keys import METRICS
 from .logs import UnparsedRequestLog, configure_logging
@@ -21,15 +23,20 @@ from .stores.errors import StoreConfigError, StoreUnavailable
 log = logging.getLogger("ngshare_s3")
 
 
-async def listen(runner: web.AppRunner, host: str, port: int) -> None:
+async def listen(runner: web.AppRunner, host: str, port: int, bound: socket.socket | None = None) -> None:
+    """Serve on host:port, or on the socket a supervisor `bound` there for all its workers."""
+    if bound is not None:
+        await web.SockSite(runner, bound).start()
+        return
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as error:
         raise SettingsError(f"cannot listen on {host}:{port}: {error.strerror}") from error
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully (see stop_gracefully)."""
+async def serve(settings: Settings, listeners: workers.Listeners | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (see stop_gracefully); as one of
+    several workers, on the supervisor's `listeners`."""
     app = make_app(settings)
     runners = [make_runner(app)]
     if settings.metrics_port is not None:
@@ -38,10 +45,10 @@ async def serve(settings: Settings) -> None:
         ))
     await runners[0].setup()  # opens the stores
     try:
-        await listen(runners[0], settings.host, settings.port)
+        await listen(runners[0], settings.host, settings.port, listeners and listeners.main)
         for runner in runners[1:]:
             await runner.setup()
-            await listen(runner, settings.host, settings.metrics_port)
+            await listen(runner, settings.host, settings.metrics_port, listeners and listeners.metrics)
         log.info("ngshare_s3 %s serving %s on http://%s:%d", __version__, settings.prefix, settings.host, settings.port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -69,7 +76,19 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = parse_settings(argv)
         configure_logging(settings.log_format, settings.debug)
+        if settings.workers > 1:
+            sys.exit(workers.supervise(settings, functools.partial(run_worker, settings)))
         asyncio.run(serve(settings))
     except (SettingsError, StoreConfigError, StoreUnavailable) as error:
         print(f"ngshare-s3: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(workers.STARTUP_FAILURE)
+
+
+def run_worker(settings: Settings, listeners: workers.Listeners) -> int:
+    """One worker process of several: serve, and say why if it cannot start."""
+    try:
+        asyncio.run(serve(settings, listeners))
+    except (SettingsError, StoreConfigError, StoreUnavailable) as error:
+        print(f"ngshare-s3: {error}", file=sys.stderr)
+        return workers.STARTUP_FAILURE
+    return 0

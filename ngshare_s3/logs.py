@@ -42,6 +42,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # tells the lines of worker processes apart
             **getattr(record, FIELDS, {}),
         }
         if record.exc_info:

@@ -1,12 +1,15 @@
 """What the service measures about itself, in Prometheus' terms.
 
 Each application gets a registry of its own, so that several services in one process (tests,
-replicas) never mix their numbers. The store wrapper times every call a store answers without
+replicas) never mix their numbers. Several worker processes share theirs through files instead
+(prometheus_client's multiprocess mode), so that /metrics, whichever worker answers it, reports
+the sum over all of them. The store wrapper times every call a store answers without
 the store knowing, so the backends stay free of metrics code."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
+    values,
 )
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -40,7 +45,7 @@ class CacheMetrics:
 
 @dataclass(frozen=True)
 class Metrics:
-    registry: CollectorRegistry
+    registry: CollectorRegistry  # what /metrics renders
     requests: Histogram  # seconds per request, by method, route template and status
     bytes_received: Counter
     bytes_sent: Counter
@@ -56,23 +61,48 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def new_metrics() -> Metrics:
+def share_between_processes(folder: str) -> None:
+    """From now on, metrics created in this process and in the processes it forks keep their
+    values in files in `folder`. Call before forking the workers; remove the folder after them.
+    (prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported, which is too early
+    to know the number of workers, so its value class is chosen here too.)"""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    values.ValueClass = values.MultiProcessValue()
+
+
+def worker_stopped(pid: int) -> None:
+    """A worker process is gone: its gauges stop counting; its counters keep their totals."""
+    multiprocess.mark_process_dead(pid)
+
+
+def new_metrics(shared: bool = False) -> Metrics:
+    """A registry of this application's own, or with `shared` (after share_between_processes)
+    one that renders the sum over every worker process. The process_* and python_* metrics
+    describe a single process, so the shared one leaves them out."""
     registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
+    if shared:
+        exposed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(exposed)
+    else:
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        exposed = registry
 
     def make(kind, name: str, description: str, labels: tuple[str, ...] = (), **options):
         return kind(name, description, labels, namespace=NAMESPACE, registry=registry, **options)
 
     return Metrics(
-        registry=registry,
+        registry=exposed,
         requests=make(
             Histogram, "request_duration_seconds", "Time to answer a request",
             ("method", "route", "status"), buckets=REQUEST_BUCKETS,
         ),
         bytes_received=make(Counter, "request_bytes", "Request body bytes received", ("route",)),
         bytes_sent=make(Counter, "response_bytes", "Response body bytes sent", ("route",)),
-        uploads_in_flight=make(Gauge, "uploads_in_flight", "Releases, submissions and feedback being received"),
+        uploads_in_flight=make(
+            Gauge, "uploads_in_flight", "Releases, submissions and feedback being received",
+            multiprocess_mode="livesum",
+        ),
         store_calls=make(
             Histogram, "store_call_duration_seconds", "Time a store call took, failed or not",
             ("store", "operation"), buckets=STORE_BUCKETS,
@@ -91,7 +121,10 @@ def new_metrics() -> Metrics:
         release_cache=CacheMetrics(
             hits=make(Counter, "release_cache_hits", "Release fetches answered without reading the store"),
             misses=make(Counter, "release_cache_misses", "Release fetches whose answer was built from the store"),
-            bytes_held=make(Gauge, "release_cache_bytes", "Bytes of release answers kept in memory"),
+            bytes_held=make(
+                Gauge, "release_cache_bytes", "Bytes of release answers kept in memory",
+                multiprocess_mode="livesum",
+            ),
         ),
     )
 

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from .cpus import available_cpus
 from .logs import LOG_FORMATS
 
 # Beside ngshare's own files on the volume it used, but never the same names.
@@ -46,6 +47,7 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None  # None: /metrics on the main port
     grace_period: float = DEFAULT_GRACE_PERIOD
+    workers: int = 1  # processes serving the port; the command line defaults to available_cpus()
     release_cache_size: int = DEFAULT_RELEASE_CACHE_SIZE  # bytes of release answers kept; 0: none
 
 
@@ -159,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds that requests in flight may take to finish after SIGTERM [$NGSHARE_S3_GRACE_PERIOD]",
     )
     parser.add_argument(
+        "--workers",
+        default=env("NGSHARE_S3_WORKERS") or None,
+        help="worker processes sharing the port [$NGSHARE_S3_WORKERS; default the CPUs available "
+        "to the container, its CPU limit rounded up]",
+    )
+    parser.add_argument(
         "--release-cache-size",
         type=int,
         default=env("NGSHARE_S3_RELEASE_CACHE_SIZE", DEFAULT_RELEASE_CACHE_SIZE),
@@ -166,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
         "[$NGSHARE_S3_RELEASE_CACHE_SIZE]",
     )
     return parser
+
+
+def _workers(given: str | None) -> int:
+    if given is None:
+        return available_cpus()
+    try:
+        workers = int(given)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise SettingsError(f"--workers must be a whole number, 1 or more, got {given!r}")
+    return workers
 
 
 def validate_prefix(prefix: str) -> str:
@@ -251,5 +271,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         log_format=args.log_format,
         metrics_port=None if args.metrics_port is None else int(args.metrics_port),
         grace_period=float(args.grace_period),
+        workers=_workers(args.workers),
         release_cache_size=int(args.release_cache_size),
     )

@@ -22,15 +22,16 @@ def free_port() -> int:
 
 
 def start_server(
-    backend: tuple[str, str], hub_url: str, port: int, log: IO[bytes], *options: str
+    backend: tuple[str, str], hub_url: str, port: int, log: IO[bytes], *options: str, workers: int = 1
 ) -> subprocess.Popen:
     """One server process; the environment (AWS variables included) is the test's own.
-    `options` are further command-line flags."""
+    `options` are further command-line flags. One worker process unless `workers` says more,
+    whatever the machine's CPUs."""
     database, storage = backend
     environment = {**os.environ, "JUPYTERHUB_API_TOKEN": SERVICE_TOKEN, "JUPYTERHUB_API_URL": f"{hub_url}/hub/api"}
     return subprocess.Popen(
         [sys.executable, "-m", "ngshare_s3", "--admins", ADMIN, "--database", database, "--storage", storage,
-         "--prefix", PREFIX, "--host", "127.0.0.1", "--port", str(port), *options],
+         "--prefix", PREFIX, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *options],
         env=environment, stdout=log, stderr=subprocess.STDOUT,
     )
 

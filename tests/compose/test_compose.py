@@ -143,6 +143,18 @@ def hadolint() -> str:
     return str(found)
 
 
+def test_the_replicas_workers_come_from_the_env_file(project: dict, tmp_path: Path) -> None:
+    """Unset or empty, the variable reaches the service empty, which then counts the container's
+    CPUs (tests/test_settings.py); set, it is the number of workers of each replica."""
+    assert "NGSHARE_WORKERS" in read_env_file(), ".env.example documents it"
+    for name in REPLICAS:
+        assert project["services"][name]["environment"]["NGSHARE_S3_WORKERS"] == ""
+    env = tmp_path / "env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in (read_env_file() | {"NGSHARE_WORKERS": "3"}).items()))
+    services = resolved(COMPOSE_FILE, env)["services"]
+    assert {services[name]["environment"]["NGSHARE_S3_WORKERS"] for name in REPLICAS} == {"3"}
+
+
 def test_hadolint_finds_nothing_in_the_hub_dockerfile() -> None:
     result = subprocess.run([hadolint(), str(HUB_DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr

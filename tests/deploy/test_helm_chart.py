@@ -182,6 +182,8 @@ def test_kubeconform_rejects_an_unknown_field(helm: Path, kubeconform: Path, kub
         ({"networkPolicy.jupyterhub.proxyLabels.app": "x"}, "additional properties 'proxyLabels' not allowed"),
         ({"replicas": "two"}, "replicas"),
         ({"logFormat": "yaml"}, "logFormat"),
+        ({"workers": "0"}, "workers"),
+        ({"workers": "two"}, "workers"),
     ],
 )
 def test_values_typos_fail_the_schema(helm: Path, settings: dict[str, str], complaint: str) -> None:
@@ -536,6 +538,27 @@ def test_spool_size_can_be_set(helm: Path) -> None:
     manifests = documents(render(helm, [CI_VALUES / "embedded.yaml"], {"spool.sizeLimit": "20Gi"}))
     volumes = {volume["name"]: volume for volume in pod_spec(manifests)["volumes"]}
     assert volumes["spool"]["emptyDir"]["sizeLimit"] == "20Gi"
+
+
+# Worker processes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings, workers",
+    [
+        ({}, "1"),  # the default CPU request, 100m
+        ({"resources.limits.cpu": "1500m"}, "2"),
+        ({"resources.limits.cpu": "2"}, "2"),
+        ({"resources.limits.cpu": "2.5", "resources.requests.cpu": "1"}, "3"),
+        ({"resources.requests.cpu": "2"}, "2"),
+        ({"resources.requests.cpu": "250m", "resources.limits.cpu": "4000m"}, "4"),
+        ({"workers": "6", "resources.limits.cpu": "2"}, "6"),
+        ({"resources.requests.cpu": "null"}, None),  # no CPU given: the service counts the container's
+    ],
+)
+def test_workers_follow_the_cpu_given_to_the_pod(helm: Path, settings: dict[str, str], workers: str | None) -> None:
+    manifests = documents(render(helm, [CI_VALUES / "mongodb-s3.yaml"], settings))
+    assert env(manifests).get("NGSHARE_S3_WORKERS", {}).get("value") == workers
 
 
 # helm test ---------------------------------------------------------------------------------------

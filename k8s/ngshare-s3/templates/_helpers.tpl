@@ -71,6 +71,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Worker processes: .Values.workers, else the pod's CPU limit, else its CPU request, rounded
+up ("500m" and "1.5" give 1 and 2); empty when none is set, leaving the service's default. */}}
+{{- define "ngshare-s3.workers" -}}
+{{- if not (kindIs "invalid" .Values.workers) }}
+{{- int .Values.workers }}
+{{- else }}
+{{- $cpu := dig "limits" "cpu" "" .Values.resources | default (dig "requests" "cpu" "" .Values.resources) | toString }}
+{{- if hasSuffix "m" $cpu }}
+{{- max 1 (divf (trimSuffix "m" $cpu) 1000 | ceil | int) }}
+{{- else if $cpu }}
+{{- max 1 (ceil $cpu | int) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The key of the service's API token in z2jh's Secret. */}}
 {{- define "ngshare-s3.apiTokenKey" -}}
 {{- default (printf "hub.services.%s.apiToken" .Values.jupyterhub.serviceName) .Values.jupyterhub.apiToken.existingSecretKey }}
