@@ -11,8 +11,11 @@ from .http import pages
 from .http.auth import make_hub_auth
 from .http.errors import error_middleware
 from .http.draining import RequestsInFlight
-from .http.app_keys import EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, SETTINGS, UPLOAD_MEMORY
+from .http.app_keys import (
+    EXCHANGE, HUB_AUTH, IN_FLIGHT, METRICS, RELEASE_CACHE, SETTINGS, UPLOAD_MEMORY,
+)
 from .http.observe import AccessLogger, count_uploads
+from .http.release_cache import ReleaseCache
 from .http.routes import add_routes, utf8_segments
 from .http.upload_memory import ByteBudget
 from .logs import UnparsedRequestLog
@@ -51,6 +54,7 @@ def make_app(settings: Settings) -> web.Application:
     app[HUB_AUTH] = make_hub_auth(settings)
     app[METRICS] = new_metrics(shared=settings.workers > 1)
     app[UPLOAD_MEMORY] = ByteBudget(settings.upload_memory)
+    app[RELEASE_CACHE] = ReleaseCache(settings.release_cache_size, app[METRICS].release_cache)
     app.cleanup_ctx.append(open_stores)
     add_routes(app, settings.prefix, metrics=settings.metrics_port is None)
     return app

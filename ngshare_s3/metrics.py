@@ -37,6 +37,13 @@ STORE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 
 @dataclass(frozen=True)
+class CacheMetrics:
+    hits: Counter  # answers served without reading the store (a shared build included)
+    misses: Counter  # answers built from the store
+    bytes_held: Gauge
+
+
+@dataclass(frozen=True)
 class Metrics:
     registry: CollectorRegistry  # what /metrics renders
     requests: Histogram  # seconds per request, by method, route template and status
@@ -47,6 +54,7 @@ class Metrics:
     store_errors: Counter
     hub_lookups: Counter  # token checks, by whether the Hub had to be asked
     client_disconnects: Counter  # requests whose client went away before the answer, by route
+    release_cache: CacheMetrics
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
@@ -109,6 +117,14 @@ def new_metrics(shared: bool = False) -> Metrics:
         client_disconnects=make(
             Counter, "client_disconnects", "Requests whose client went away before the answer",
             ("route",),
+        ),
+        release_cache=CacheMetrics(
+            hits=make(Counter, "release_cache_hits", "Release fetches answered without reading the store"),
+            misses=make(Counter, "release_cache_misses", "Release fetches whose answer was built from the store"),
+            bytes_held=make(
+                Gauge, "release_cache_bytes", "Bytes of release answers kept in memory",
+                multiprocess_mode="livesum",
+            ),
         ),
     )
 

@@ -21,6 +21,7 @@ DEFAULT_GRACE_PERIOD = 30.0
 DEFAULT_MAX_FIELD_SIZE = 16 << 20
 DEFAULT_UPLOAD_MEMORY = 64 << 20
 MIN_UPLOAD_MEMORY = 1 << 20
+DEFAULT_RELEASE_CACHE_SIZE = 256 << 20
 
 
 class SettingsError(Exception):
@@ -52,6 +53,7 @@ class Settings:
     max_field_size: int = DEFAULT_MAX_FIELD_SIZE
     upload_memory: int = DEFAULT_UPLOAD_MEMORY
     workers: int = 1  # processes serving the port; the command line defaults to available_cpus()
+    release_cache_size: int = DEFAULT_RELEASE_CACHE_SIZE  # bytes of release answers kept; 0: none
 
 
 def _env_flag(name: str) -> bool:
@@ -183,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes sharing the port [$NGSHARE_S3_WORKERS; default the CPUs available "
         "to the container, its CPU limit rounded up]",
     )
+    parser.add_argument(
+        "--release-cache-size",
+        type=int,
+        default=env("NGSHARE_S3_RELEASE_CACHE_SIZE", DEFAULT_RELEASE_CACHE_SIZE),
+        help="bytes of encoded release answers each process keeps in memory, 0 for none "
+        "[$NGSHARE_S3_RELEASE_CACHE_SIZE]",
+    )
     return parser
 
 
@@ -256,6 +265,8 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         raise SettingsError("--hub-timeout must be a positive number of seconds")
     if args.grace_period < 0:
         raise SettingsError("--grace-period must be zero or a positive number of seconds")
+    if int(args.release_cache_size) < 0:
+        raise SettingsError("--release-cache-size must be zero or a positive number of bytes")
     if args.log_format not in LOG_FORMATS:
         raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, got {args.log_format!r}")
     port = args.port if args.port is not None else (_service_port() or DEFAULT_STANDALONE_PORT)
@@ -286,4 +297,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         max_field_size=int(args.max_field_size),
         upload_memory=int(args.upload_memory),
         workers=_workers(args.workers),
+        release_cache_size=int(args.release_cache_size),
     )

@@ -14,14 +14,12 @@ from .permissions import Action, Caller
 
 
 async def list_assignments(ex: Exchange, caller: Caller, course_id: str) -> list[str]:
-    await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_ASSIGNMENTS, caller, course_id)
+    await ex.authorize_in_course(Action.LIST_ASSIGNMENTS, caller, course_id)
     return [a.assignment_id for a in await ex.metadata.list_assignments(course_id)]
 
 
 async def get_assignment(ex: Exchange, caller: Caller, course_id: str, assignment_id: str) -> FileTree:
-    await ex.require_course(course_id)
-    await ex.authorize(Action.GET_ASSIGNMENT, caller, course_id)
+    await ex.authorize_in_course(Action.GET_ASSIGNMENT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     return FileTree(release_files(assignment), gone="Assignment not found")
 

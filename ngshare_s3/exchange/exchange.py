@@ -42,11 +42,23 @@ class Exchange:
     async def authorize(
         self, action: Action, caller: Caller, course_id: str | None = None, target: str | None = None
     ) -> Standing:
-        role = None
+        member = None
         if course_id is not None and not caller.is_admin:
             member = await self.metadata.get_member(course_id, caller.name)
-            role = member.role if member else None
-        standing = Standing(caller.name, caller.is_admin, role)
+        return self._standing_for(action, caller, member, target)
+
+    async def authorize_in_course(
+        self, action: Action, caller: Caller, course_id: str, target: str | None = None
+    ) -> Standing:
+        """require_course, then authorize, in one database read for a member of the course:
+        a membership exists only while its course does (a course's members go before it)."""
+        member = None if caller.is_admin else await self.metadata.get_member(course_id, caller.name)
+        if member is None:
+            await self.require_course(course_id)
+        return self._standing_for(action, caller, member, target)
+
+    def _standing_for(self, action: Action, caller: Caller, member: Member | None, target: str | None) -> Standing:
+        standing = Standing(caller.name, caller.is_admin, member.role if member else None)
         authorize(action, standing, target, debug=self.debug)
         return standing
 
@@ -84,11 +96,13 @@ class Exchange:
             raise NotFound("Assignment not found")
         return assignment
 
-    async def require_member(self, course_id: str, user_id: str) -> Member:
-        member = await self.metadata.get_member(course_id, user_id)
-        if member is None:
+    async def require_member(self, course_id: str, user_id: str, caller: Standing | None = None) -> None:
+        """404 unless the user belongs to the course; no read if it is the caller, whose
+        membership `caller` (their standing in the course) already shows."""
+        if caller is not None and caller.user == user_id and caller.role is not None:
+            return
+        if await self.metadata.get_member(course_id, user_id) is None:
             raise NotFound("Student not found")
-        return member
 
     async def submissions_of(self, assignment: Assignment, student_id: str | None = None) -> list[Submission]:
         """Submissions to this release of the assignment, oldest first. Leftovers of an earlier

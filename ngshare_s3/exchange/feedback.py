@@ -28,10 +28,9 @@ async def upload_feedback(
 ) -> None:
     """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
     go; a failed upload leaves the previous feedback as it was."""
-    await ex.require_course(course_id)
-    await ex.authorize(Action.UPLOAD_FEEDBACK, caller, course_id)
+    standing = await ex.authorize_in_course(Action.UPLOAD_FEEDBACK, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id)
+    await ex.require_member(course_id, student_id, standing)
     canonical = require_timestamp(timestamp)
     submission = await ex.require_submission(assignment, student_id, canonical)
     uploads = decode_files(files)
@@ -53,10 +52,9 @@ async def upload_feedback(
 async def get_feedback(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
 ) -> tuple[FileTree, str]:
-    await ex.require_course(course_id)
-    await ex.authorize(Action.GET_FEEDBACK, caller, course_id, target=student_id)
+    standing = await ex.authorize_in_course(Action.GET_FEEDBACK, caller, course_id, target=student_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id)
+    await ex.require_member(course_id, student_id, standing)
     canonical = require_timestamp(timestamp)
     submission = await ex.require_submission(assignment, student_id, canonical)
     return FileTree(feedback_files(submission), gone="Submission not found"), submission.timestamp

@@ -21,8 +21,7 @@ def listing(submissions: list[Submission]) -> list[dict[str, str]]:
 
 async def list_submissions(ex: Exchange, caller: Caller, course_id: str, assignment_id: str) -> list[dict]:
     """Every submission to the assignment, also by students since removed."""
-    await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_SUBMISSIONS, caller, course_id)
+    await ex.authorize_in_course(Action.LIST_SUBMISSIONS, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     return listing(await ex.submissions_of(assignment))
 
@@ -30,10 +29,9 @@ async def list_submissions(ex: Exchange, caller: Caller, course_id: str, assignm
 async def list_student_submissions(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str
 ) -> list[dict]:
-    await ex.require_course(course_id)
-    await ex.authorize(Action.LIST_STUDENT_SUBMISSIONS, caller, course_id, target=student_id)
+    standing = await ex.authorize_in_course(Action.LIST_STUDENT_SUBMISSIONS, caller, course_id, target=student_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id)
+    await ex.require_member(course_id, student_id, standing)
     return listing(await ex.submissions_of(assignment, student_id))
 
 
@@ -43,8 +41,7 @@ async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: st
     The timestamp is chosen before the bodies go up, since each body carries it; if another
     submission of the same moment wins it, the bodies (still unreferenced) are written again
     with the next one."""
-    await ex.require_course(course_id)
-    await ex.authorize(Action.SUBMIT, caller, course_id)
+    await ex.authorize_in_course(Action.SUBMIT, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
     uploads = decode_files(files)
     check_id("Username", caller.name)
@@ -77,10 +74,9 @@ async def get_submission(
 ) -> tuple[FileTree, str]:
     """The latest submission, or the one with that timestamp (parsed like feedback's; an
     unreadable timestamp simply matches nothing)."""
-    await ex.require_course(course_id)
-    await ex.authorize(Action.GET_SUBMISSION, caller, course_id)
+    standing = await ex.authorize_in_course(Action.GET_SUBMISSION, caller, course_id)
     assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id)
+    await ex.require_member(course_id, student_id, standing)
     wanted = timestamps.parse_timestamp(timestamp) if timestamp else None
     if timestamp and wanted is None:
         raise NotFound("Submission not found")

@@ -10,8 +10,8 @@ from ..exchange import assignments, courses, events, feedback, maintenance, rost
 from ..exchange.permissions import Caller
 from .arguments import Arguments
 from .auth import authenticated
-from .app_keys import EXCHANGE
-from .trees import send_tree
+from .app_keys import EXCHANGE, RELEASE_CACHE
+from .trees import send_release, send_tree
 
 
 def ok(**fields: Any) -> web.Response:
@@ -110,7 +110,9 @@ async def get_assignment(request: web.Request, caller: Caller) -> web.StreamResp
     args = await Arguments.of(request)
     exchange = request.app[EXCHANGE]
     tree = await assignments.get_assignment(exchange, caller, *ids(request, "course", "assignment"))
-    return await send_tree(request, exchange, tree, args.flag("list_only"))
+    if args.flag("list_only"):
+        return await send_tree(request, exchange, tree, list_only=True)
+    return await send_release(request, exchange, tree, request.app[RELEASE_CACHE])
 
 
 @authenticated

@@ -10,6 +10,7 @@ from ..exchange.exchange import Exchange
 from ..metrics import Metrics
 from ..settings import Settings
 from .draining import RequestsInFlight
+from .release_cache import ReleaseCache
 from .upload_memory import ByteBudget
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,4 +19,5 @@ HUB_AUTH = web.AppKey("hub_auth", HubAuth)
 METRICS = web.AppKey("metrics", Metrics)
 IN_FLIGHT = web.AppKey("in_flight", RequestsInFlight)
 UPLOAD_MEMORY = web.AppKey("upload_memory", ByteBudget)  # body bytes queued for parsers, all uploads
+RELEASE_CACHE = web.AppKey("release_cache", ReleaseCache)
 USER = web.RequestKey("user", str)  # the caller's name once the Hub identified the token

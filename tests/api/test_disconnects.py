@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from .support import INSTRUCTOR, PREFIX, STUDENT, Api, encode_files
 
 RELEASE_ROUTE = PREFIX + "assignment/{course}/{assignment}"
-# Over the size the service builds in memory: the answer streams, file by file.
+# Far more than the connection takes at once, so the client can leave mid-answer.
 LARGE = b"x" * (12 << 20)
 WAIT = 10.0
 

@@ -97,10 +97,10 @@ async def test_every_byte_value_round_trips_as_76_character_lines(target):
 
 
 @pytest.mark.backends("embedded", "mongodb+minio")
-async def test_a_tree_too_large_to_buffer_streams_the_same_answer(target, monkeypatch):
-    """Above the in-memory limit the answer is streamed body by body; clients must not notice."""
-    monkeypatch.setattr(trees, "BUFFERED_TREE_LIMIT", 1000)
-    entries = [("big.bin", os.urandom(3 * trees.LINE_BYTES * 1000 + 7)), ("empty", b""), ("ü \"q\".txt", b"x")]
+async def test_a_body_of_many_encoding_blocks_round_trips(target):
+    """Bodies are encoded a block at a time as they stream from the store; clients must not
+    notice where the blocks end."""
+    entries = [("big.bin", os.urandom(3 * trees.BLOCK_BYTES + 7)), ("empty", b""), ("ü \"q\".txt", b"x")]
     files = await target.round_trip(encode_files(entries))
     assert files == expected_tree(entries)
 

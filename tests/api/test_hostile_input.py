@@ -16,7 +16,7 @@ import pytest
 from ngshare_s3.http import trees
 
 from .processes import base_url, free_port, start_server, stop, wait_until_healthy
-from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, failure
+from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, failure, set_up_classroom
 
 WAIT = 30.0
 # Far past the recursion limit, whatever the depth the parser is called at.
@@ -170,14 +170,16 @@ async def test_no_token_reaches_the_log(tmp_path, fake_hub):
     assert "Unhandled exception" not in whole_log
 
 
-async def test_a_store_failure_mid_download_cuts_the_transfer_short(api, classroom, caplog):
-    """The file storage's folder goes away (an unmounted volume) while a tree too large to
-    build in memory is being sent: the client sees a failed transfer, never an answer with an
-    error inside it, and the failure is logged once."""
+async def test_a_store_failure_mid_download_cuts_the_transfer_short(make_api, caplog):
+    """The file storage's folder goes away (an unmounted volume) while a tree is being sent
+    (a release, with no cache to answer from): the client sees a failed transfer, never an
+    answer with an error inside it, and the failure is logged once."""
+    api = await make_api(release_cache_size=0)
+    await set_up_classroom(api)
     storage = Path(api.settings.storage)
     if not storage.is_dir():
         pytest.skip("needs the embedded file storage")
-    big = ("big.bin", b"x" * (trees.BUFFERED_TREE_LIMIT + 1))
+    big = ("big.bin", b"x" * (3 * trees.BLOCK_BYTES + 1))
     await api.release("c1", "large", [big, ("small.txt", b"last")], caller=INSTRUCTOR)
     small = next(path for path in storage.rglob("*") if path.is_file() and path.stat().st_size == 4)
     small.unlink()

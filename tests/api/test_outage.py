@@ -50,7 +50,8 @@ async def test_service_answers_503_while_a_store_is_down_and_recovers_by_itself(
     base = base_url(port)
     headers = {user: {"Authorization": f"token {fake_hub.token_for(user)}"} for user in (ADMIN, INSTRUCTOR, STUDENT)}
     log = open(tmp_path / "server.log", "wb")
-    server = start_server(backend, fake_hub.url, port, log)
+    # Without the release cache, whose answers would spare the fetch a visit to the storage.
+    server = start_server(backend, fake_hub.url, port, log, "--release-cache-size", "0")
     try:
         async with aiohttp.ClientSession() as http:
 

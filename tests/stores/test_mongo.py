@@ -93,3 +93,29 @@ async def test_a_malformed_url_is_a_configuration_error(url):
 
 def test_described_location_hides_credentials_and_keeps_hosts():
     assert describe("mongodb://u:p@a:1,b:2/db?replicaSet=x") == "mongodb://a:1,b:2/db"
+
+
+# The equality filters requests run, by collection: each must be the leading keys of an index,
+# so that MongoDB answers it from the index, never by scanning the collection.
+REQUEST_FILTERS = [
+    ("courses", {"course_id"}),
+    ("members", {"course_id", "user_id"}),
+    ("members", {"course_id"}),  # roster listings, by role
+    ("members", {"user_id"}),  # the courses of a user
+    ("assignments", {"course_id", "assignment_id"}),
+    ("assignments", {"course_id"}),
+    ("submissions", {"course_id", "assignment_id"}),
+    ("submissions", {"course_id", "assignment_id", "student_id"}),
+    ("submissions", {"course_id", "assignment_id", "student_id", "timestamp"}),
+    ("feedback", {"course_id", "assignment_id"}),
+    ("feedback", {"course_id", "assignment_id", "student_id", "timestamp"}),
+    ("events", {"course_id"}),
+]
+
+
+@pytest.mark.parametrize("collection, fields", REQUEST_FILTERS)
+def test_request_filters_lead_an_index(collection, fields):
+    from ngshare_s3.stores.metadata.mongo import INDEXES
+
+    leading = [{name for name, _ in keys[: len(fields)]} for keys, _ in INDEXES[collection]]
+    assert fields in leading, f"no index of {collection} starts with {sorted(fields)}"

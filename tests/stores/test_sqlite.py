@@ -303,3 +303,34 @@ async def test_processes_hammering_one_file(tmp_path: Path) -> None:
             assert mine == list(range(ROUNDS))
     finally:
         await store.close()
+
+
+# What requests read, each by a unique index or a secondary one: never a scan of a table.
+INDEXED_READS = {
+    "course": sqlite_backend.SELECT_COURSE,
+    "course incarnation": sqlite_backend.SELECT_INCARNATION,
+    "member": sqlite_backend.SELECT_MEMBER,
+    "members by role": sqlite_backend.SELECT_MEMBERS,
+    "courses of a user": sqlite_backend.SELECT_COURSES_OF,
+    "assignment": sqlite_backend.SELECT_ASSIGNMENT,
+    "assignments": sqlite_backend.SELECT_ASSIGNMENTS,
+    "submissions": sqlite_backend.SELECT_SUBMISSIONS + sqlite_backend.OLDEST_FIRST,
+    "student submissions": sqlite_backend.SELECT_SUBMISSIONS + " AND student_id = ?" + sqlite_backend.OLDEST_FIRST,
+    "latest submission": sqlite_backend.SELECT_LATEST_SUBMISSION,
+    "submission": sqlite_backend.SELECT_SUBMISSION,
+    "feedback": sqlite_backend.SELECT_FEEDBACK,
+    "feedback update": sqlite_backend.UPDATE_FEEDBACK,
+    "course events": sqlite_backend.SELECT_COURSE_EVENTS,
+}
+
+
+@pytest.mark.parametrize("name", INDEXED_READS)
+async def test_request_reads_search_an_index(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "ngshare.db"
+    store = await SqliteMetadataStore.open(str(path))
+    await store.close()
+    sql = INDEXED_READS[name]
+    with sqlite3.connect(path) as connection:
+        plan = [row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?"))]
+    reads = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    assert reads and all(step.startswith("SEARCH") and " INDEX " in step for step in reads), plan
