@@ -347,12 +347,16 @@ class TreeSampler:
                 total += times.children_user + times.children_system
         return total
 
-    def reset(self) -> tuple[int, int]:
+    def reset_both(self) -> tuple[int, int]:
         """Starts new peaks from the present values, and returns them (RSS, PSS)."""
         rss, pss = self.current(), self.current_pss()
         with self.lock:
             self.peak, self.peak_pss, self.most_processes = rss, pss, len(self.tree())
         return rss, pss
+
+    def reset(self) -> int:
+        """Starts new peaks from the present values, and returns the RSS."""
+        return self.reset_both()[0]
 
     def peaks(self) -> tuple[int, int]:
         rss, pss = self.current(), self.current_pss()
@@ -799,7 +803,7 @@ class Benchmark:
         RSS and PSS, its CPU time, how often it asked the Hub, and what the metrics counted."""
         phase = Phase(name, note=note)
         self.phases.append(phase)
-        await asyncio.sleep(0.2)  # let the previous phase's last buffers go before the baseline
+        await asyncio.sleep(0.1)  # let the previous phase's last buffers go before the baseline
         recording = None
         if self.args.profile and name in PROFILED_PHASES:
             import deadline_profile
@@ -810,7 +814,7 @@ class Benchmark:
         hub_before = await self.hub.calls(self.stats_session)
         counted_before = await self.scrape()
         cpu_before = self.sampler.cpu_seconds()
-        phase.rss_before, phase.pss_before = self.sampler.reset()
+        phase.rss_before, phase.pss_before = self.sampler.reset_both()
         started = time.perf_counter()
         print(f"  {name} ...", end="", flush=True)
         try:
