@@ -1337,15 +1337,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def source_state() -> str:
-    """Which ngshare_s3 code was measured: the commit, and whether its folder had edits."""
+    """Which ngshare_s3 code was measured: the last commit of ngshare_s3/, and whether that
+    folder had edits."""
     try:
-        commit = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "--short", "HEAD"],
+        # The last commit that changed the service's code (commits to benchmarks/ do not count).
+        commit = subprocess.run(["git", "-C", str(PROJECT), "log", "-1", "--format=%h", "--", "ngshare_s3"],
                                 capture_output=True, text=True, timeout=10).stdout.strip()
         edits = subprocess.run(["git", "-C", str(PROJECT), "status", "--porcelain", "--", "ngshare_s3"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "source state unknown"
-    return f"commit {commit or '?'}" + (", ngshare_s3/ with uncommitted edits" if edits else "")
+    return f"ngshare_s3/ of commit {commit or '?'}" + (" with uncommitted edits" if edits else "")
 
 
 def server_version() -> str:

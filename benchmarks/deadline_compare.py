@@ -68,6 +68,9 @@ def ratio_cell(name: str, old: dict[str, Any] | None, new: dict[str, Any] | None
     speed = new["requests_per_second"] / old["requests_per_second"] if old["requests_per_second"] else 0.0
     p99 = new["p99_ms"] / old["p99_ms"] if old["p99_ms"] else 0.0
     text = f"{speed:.2f}× req/s, p99 {p99:.2f}×"
+    if old["server_cpu_seconds"] and old["requests"] and new["requests"]:
+        cpu = (new["server_cpu_seconds"] / new["requests"]) / (old["server_cpu_seconds"] / old["requests"])
+        text += f", CPU/request {cpu:.2f}×"
     verdict = ""
     if name in TARGETS:
         least, most_p99 = TARGETS[name]
@@ -116,17 +119,34 @@ def compare(old_path: Path, new_path: Path) -> str:
                     verdict = "met" if op["p99_ms"] < LAG_TARGET_MS and not op["errors"] else "not met"
                     lines.append(f"| {describe(run)} | {name} | {op['requests']} | {op['p50_ms']:.0f} | "
                                  f"{op['p99_ms']:.0f} | {op['max_ms']:.0f} | {verdict} |")
-    lines += ["", "Server CPU seconds and peak memory of the server's process tree per scenario:", "",
-              "| scenario | CPU s ngshare | CPU s ngshare_s3 | peak PSS MB ngshare | peak PSS MB ngshare_s3 "
-              "| Hub calls ngshare | Hub calls ngshare_s3 |",
-              "|---|--:|--:|--:|--:|--:|--:|"]
+    lines += ["", "Server CPU per scenario (CPU time is less sensitive than throughput to other work on a "
+              "shared machine), peak memory of the server's process tree, and token checks:", "",
+              "| scenario | CPU s ngshare | CPU s ngshare_s3 | CPU ms/request ngshare | CPU ms/request ngshare_s3 "
+              "| peak PSS MB ngshare | peak PSS MB ngshare_s3 | Hub calls ngshare | Hub calls ngshare_s3 |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+
+    def num(phase: dict | None, key: str, fmt: str) -> str:
+        return "" if phase is None else format(phase.get(key, 0), fmt)
+
+    def per_request(phase: dict | None) -> str:
+        if phase is None or not phase["requests"]:
+            return ""
+        return f"{1000 * phase['server_cpu_seconds'] / phase['requests']:.1f}"
+
     for name in names:
         a, b = old["by_phase"].get(name), new["by_phase"].get(name)
-
-        def num(phase: dict | None, key: str, fmt: str) -> str:
-            return "" if phase is None else format(phase.get(key, 0), fmt)
-
         lines.append(f"| {name} | {num(a, 'server_cpu_seconds', '.1f')} | {num(b, 'server_cpu_seconds', '.1f')} | "
+                     f"{per_request(a)} | {per_request(b)} | "
                      f"{num(a, 'peak_pss_mb', '.0f')} | {num(b, 'peak_pss_mb', '.0f')} | "
                      f"{num(a, 'hub_calls', 'd')} | {num(b, 'hub_calls', 'd')} |")
+    counted = [(name, new["by_phase"][name]["store_calls"]) for name in names
+               if name in new["by_phase"] and "store_calls" in new["by_phase"][name]]
+    if counted:
+        s3 = any("s3_requests_per_request" in calls for _, calls in counted)
+        lines += ["", f"ngshare_s3's store calls per request ({new['info'].get('backend', '')}):", "",
+                  "| scenario | metadata queries | object-store calls |" + (" S3 requests (MinIO) |" if s3 else ""),
+                  "|---|--:|--:|" + ("--:|" if s3 else "")]
+        for name, calls in counted:
+            lines.append(f"| {name} | {calls['database_calls_per_request']:.2f} | {calls['storage_calls_per_request']:.2f} |"
+                         + (f" {calls.get('s3_requests_per_request', 0):.2f} |" if s3 else ""))
     return "\n".join(lines)
