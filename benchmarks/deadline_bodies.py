@@ -232,12 +232,17 @@ class JsonStream:
                 end = len(buffer) if quote_at < 0 else quote_at
                 # Base64 text, maybe with escaped newlines (encodebytes): in bulk, not per escape.
                 segment = buffer[at:end]
+                held = 0
+                if quote_at < 0 and segment.endswith(b"\\"):
+                    segment, held = segment[:-1], 1  # an escape cut in two: wait for its end
                 if b"\\" in segment:
-                    segment = segment.replace(b"\\n", b"").replace(b"\\/", b"/")
+                    segment = segment.replace(b"\\n", b"")
+                    if b"\\/" in segment:
+                        segment = segment.replace(b"\\/", b"/")
                 if b"\\" not in segment:
                     self.string.feed(segment)
                     if quote_at < 0:
-                        at = len(buffer)
+                        at = len(buffer) - held
                         break
                     self._end_string()
                     at = quote_at + 1
