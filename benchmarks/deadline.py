@@ -828,8 +828,8 @@ class Benchmark:
         phase.hub_calls = await self.hub.calls(self.stats_session) - hub_before
         if self.scrapers:
             phase.counters = metrics.difference(counted_before, await self.scrape())
-            phase.store_counted = any("ngshare_s3" in s.url or s.url.endswith("/metrics") for s in self.scrapers)
-            phase.s3_counted = any("/minio/" in s.url for s in self.scrapers)
+            phase.store_counted = any(scraper.kind == "service" for scraper in self.scrapers)
+            phase.s3_counted = any(scraper.kind == "s3" for scraper in self.scrapers)
         total = phase.all_ops()
         print(f" {phase.seconds:.2f} s, {total.requests} requests, "
               f"{sum(total.errors.values())} errors, {sum(total.wrong.values())} wrong", flush=True)

@@ -40,6 +40,7 @@ def counters(text: str, wanted: dict[str, tuple[str, ...]]) -> Counter:
 class Scraper:
     """One Prometheus endpoint and the counters of interest on it."""
 
+    kind: str  # "service" (ngshare_s3's store calls) or "s3" (MinIO's requests)
     url: str
     wanted: dict[str, tuple[str, ...]]
 
@@ -50,7 +51,7 @@ class Scraper:
 
 
 def ngshare_s3_scraper(base: str) -> Scraper:
-    return Scraper(f"{base}/metrics", {
+    return Scraper("service", f"{base}/metrics", {
         STORE_CALLS: ("store", "operation"),
         STORE_ERRORS: ("store", "operation", "error"),
         HUB_LOOKUPS: ("source",),
@@ -58,7 +59,7 @@ def ngshare_s3_scraper(base: str) -> Scraper:
 
 
 def minio_scraper(base: str) -> Scraper:
-    return Scraper(f"{base}/minio/metrics/v3/api/requests", {MINIO_REQUESTS: ("name",)})
+    return Scraper("s3", f"{base}/minio/metrics/v3/api/requests", {MINIO_REQUESTS: ("name",)})
 
 
 def difference(before: Counter, after: Counter) -> dict[str, float]:
