@@ -1156,8 +1156,8 @@ def render(phases: list[Phase], info: dict[str, Any]) -> str:
                          f"{calls['storage_calls_per_request']:.2f} |"
                          + (f" {calls.get('s3_requests_per_request', 0):.2f} |" if s3 else "") + f" {detail} |")
         if any(phase.processes > 1 for phase in phases):
-            lines.append("\nThe server ran several processes: /metrics answers from one of them, so unless they "
-                         "share their counters these numbers cover one process only.")
+            lines.append("\nThe server ran several processes: these counts cover them all only if its /metrics "
+                         "sums over its workers (ngshare_s3 does, in prometheus_client's multiprocess mode).")
     problems = []
     for phase in phases:
         for name, op in phase.ops.items():
