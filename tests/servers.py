@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -209,11 +210,23 @@ def binary(program: GoProgram) -> Path:
 # Running ------------------------------------------------------------------------------------
 
 
+# Ports handed out below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+# default), so that no outgoing connection and no bind to port 0 takes one between the moment it
+# is chosen and the moment its server binds it.
+FREE_PORTS = range(15000, 32768)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now (the server takes it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(100):
+        port = random.choice(FREE_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {FREE_PORTS}")
 
 
 @dataclasses.dataclass

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from typing import IO
 
 import aiohttp
 
+from servers import free_port  # noqa: F401  (tests/ is on the path: tests/conftest.py)
+
 from .support import ADMIN, PREFIX, SERVICE_TOKEN
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(

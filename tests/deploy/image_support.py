@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import servers  # tests/ is on the path (tests/conftest.py)
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "Dockerfile"
@@ -139,6 +140,4 @@ def build_context(destination: Path, project: Path = PROJECT) -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return servers.free_port()

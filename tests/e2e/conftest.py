@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,8 @@ from typing import Callable
 import psutil
 import pytest
 import requests
+
+import servers  # tests/ is on the path (tests/conftest.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -87,10 +88,8 @@ def ngshare_service_command(storage: ServiceStorage) -> list[str]:
 
 
 def free_loopback_port() -> int:
-    """Ask the kernel for an unused port so parallel runs and other services never collide."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """An unused port, chosen so that parallel runs and other services never collide."""
+    return servers.free_port()
 
 
 def find_program(name: str, *preferred: Path) -> str | None:
