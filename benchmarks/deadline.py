@@ -543,6 +543,14 @@ class Exchange:
         params: dict[str, str] | None = None, form: dict[str, str] | bytes | bodies.BodyFile | None = None,
     ) -> dict | None:
         """`form` may be encoded beforehand (`prepare_form`, a BodyFile), to keep that off the clock."""
+        answered = await self.call_raw(stats, method, route, user, params=params, form=form)
+        return None if answered is None else self._answer(stats, method, route, *answered)
+
+    async def call_raw(
+        self, stats: OpStats, method: str, route: str, user: str, *,
+        params: dict[str, str] | None = None, form: dict[str, str] | bytes | bodies.BodyFile | None = None,
+    ) -> tuple[int, bytes] | None:
+        """The status and body of the answer, not yet checked; None if there was none."""
         request = self._request(method, route, user, params, form)
         started = time.perf_counter()
         try:
@@ -556,7 +564,7 @@ class Exchange:
             if hasattr(request["data"], "close"):
                 request["data"].close()
         stats.latencies.append(time.perf_counter() - started)
-        return self._answer(stats, method, route, status, payload)
+        return status, payload
 
     async def download(self, stats: OpStats, route: str, user: str, target: Path) -> Path | None:
         """GET an answer too big for memory into a file, on the clock; check it off the clock
@@ -915,12 +923,30 @@ class Benchmark:
                        form=bodies.submission_form(INSTRUCTOR, course.release))
 
     async def fetch(self, phase: Phase, api: Exchange, course: Course) -> None:
+        """Every student gets the same answer. The first answer of each kind is decoded and
+        checked file by file; an answer byte for byte equal to one that passed is as good, and
+        comparing costs the client far less than decoding, so the client is not what limits
+        the storm."""
         stats = phase.op("fetch assignment")
+        route = f"assignment/{COURSE}/{ASSIGNMENT}"
+        passed: dict[bytes, int] = {}  # answers that passed → the bytes of files they carry
 
         async def student_fetches(student: str) -> None:
-            answer = await api.call(stats, "GET", f"assignment/{COURSE}/{ASSIGNMENT}", student)
+            answered = await api.call_raw(stats, "GET", route, student)
+            if answered is None:
+                return
+            status, payload = answered
+            for known, checked in passed.items():
+                if status == 200 and payload == known:
+                    phase.bytes_checked += checked
+                    return
+            answer = api._answer(stats, "GET", route, status, payload)
             if answer is not None:
-                phase.bytes_checked += check_tree(stats, answer, course.release_expected, list_only=False)
+                wrong_before = sum(stats.wrong.values())
+                checked = check_tree(stats, answer, course.release_expected, list_only=False)
+                phase.bytes_checked += checked
+                if sum(stats.wrong.values()) == wrong_before and len(passed) < 4:
+                    passed[payload] = checked
 
         await in_pool(course.students, student_fetches, self.args.concurrency)
 

@@ -92,7 +92,8 @@ class SpoolSampler:
 async def measure(args: argparse.Namespace, concurrency: int, hub: FakeHub, workdir: Path) -> dict:
     spool = workdir / "spool"
     spool.mkdir()
-    server = Server(server_command("ngshare_s3", workdir, args), hub, workdir)
+    # One worker: the process whose memory and spool files are sampled is the one that serves.
+    server = Server(server_command("ngshare_s3", workdir, args) + ["--workers", "1"], hub, workdir)
     server.env["TMPDIR"] = str(spool)
     server.start(60)
     try:
