@@ -125,36 +125,40 @@ async def test_access_log_and_metrics(tmp_path, fake_hub, http):
     ), "routes are logged by template, never with ids"
 
 
+class HalfSentUpload:
+    """A student's submission whose body stops halfway until `rest_may_go` is set: an upload in
+    flight, for what the service does with one while it stops."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str]):
+        self.body = urllib.parse.urlencode({"files": encode_files([NOTEBOOK]), "user": STUDENT}).encode()
+        self.halfway, self.rest_may_go = asyncio.Event(), asyncio.Event()
+        self.task = asyncio.create_task(self._upload(http, f"{url}{PREFIX}submission/{COURSE}/{ASSIGNMENT}", headers))
+
+    async def _body(self):
+        yield self.body[: len(self.body) // 2]
+        self.halfway.set()
+        await self.rest_may_go.wait()
+        yield self.body[len(self.body) // 2 :]
+
+    async def _upload(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> tuple[int, dict]:
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        async with http.post(url, data=self._body(), headers=headers) as response:
+            return response.status, await response.json()
+
+
 async def test_sigterm_lets_an_upload_in_flight_finish_and_refuses_new_connections(tmp_path, fake_hub, http):
     metrics_port = free_port()
     server = Server(tmp_path, fake_hub.url, "--metrics-port", str(metrics_port), "--grace-period", "20")
     api = await started(server, http, fake_hub)
     await api.client.close()
-    body = urllib.parse.urlencode({"files": encode_files([NOTEBOOK]), "user": STUDENT}).encode()
-    halfway, rest_may_go = asyncio.Event(), asyncio.Event()
-
-    async def slow_body():
-        yield body[: len(body) // 2]
-        halfway.set()
-        await rest_may_go.wait()
-        yield body[len(body) // 2 :]
-
-    async def upload() -> tuple[int, dict]:
-        async with http.post(
-            f"{server.url}{PREFIX}submission/{COURSE}/{ASSIGNMENT}",
-            data=slow_body(),
-            headers={**api.headers_for(STUDENT), "Content-Type": "application/x-www-form-urlencoded"},
-        ) as response:
-            return response.status, await response.json()
-
-    uploading = asyncio.create_task(upload())
-    await halfway.wait()
+    upload = HalfSentUpload(http, server.url, api.headers_for(STUDENT))
+    await upload.halfway.wait()
     await until_metric(http, metrics_port, "ngshare_s3_uploads_in_flight", 1)
     server.terminate()
     await until_refused(server.port)
     assert server.process.poll() is None, "the server must wait for the upload in flight"
-    rest_may_go.set()
-    status, reply = await asyncio.wait_for(uploading, timeout=30)
+    upload.rest_may_go.set()
+    status, reply = await asyncio.wait_for(upload.task, timeout=30)
     assert (status, reply["success"]) == (200, True), reply
     assert server.exit_code() == 0
     assert any("Shutting down" in line for line in server.log_lines())

@@ -11,15 +11,14 @@ import json
 import os
 import signal
 import types
-import urllib.parse
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from .processes import base_url, free_port, start_server, wait_until_healthy
-from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, Api, encode_files
-from .test_operations import samples, until_metric, until_refused, value
+from .support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, Api
+from .test_operations import HalfSentUpload, samples, until_metric, until_refused, value
 
 COURSE, ASSIGNMENT = "c1", "a1"
 NOTEBOOK = ("a1.ipynb", b'{"cells": []}' * 100)
@@ -158,34 +157,17 @@ async def test_sigterm_drains_every_worker_and_lets_an_upload_finish(tmp_path, f
         await api.release(COURSE, ASSIGNMENT, [NOTEBOOK], caller=INSTRUCTOR)
     finally:
         await api.client.close()
-    body = urllib.parse.urlencode({"files": encode_files([NOTEBOOK]), "user": STUDENT}).encode()
-    halfway, rest_may_go = asyncio.Event(), asyncio.Event()
-
-    async def slow_body():
-        yield body[: len(body) // 2]
-        halfway.set()
-        await rest_may_go.wait()
-        yield body[len(body) // 2 :]
-
-    async def upload() -> tuple[int, dict]:
-        async with http.post(
-            f"{server.url}{PREFIX}submission/{COURSE}/{ASSIGNMENT}",
-            data=slow_body(),
-            headers={**api.headers_for(STUDENT), "Content-Type": "application/x-www-form-urlencoded"},
-        ) as response:
-            return response.status, await response.json()
-
-    uploading = asyncio.create_task(upload())
+    upload = HalfSentUpload(http, server.url, api.headers_for(STUDENT))
     try:
-        await halfway.wait()
+        await upload.halfway.wait()
         await until_metric(http, server.metrics_port, "ngshare_s3_uploads_in_flight", 1)
         server.process.send_signal(signal.SIGTERM)
         await until_refused(server.port)
         assert server.process.poll() is None, "the service must wait for the upload in flight"
-        rest_may_go.set()
-        status, reply = await asyncio.wait_for(uploading, timeout=30)
+        upload.rest_may_go.set()
+        status, reply = await asyncio.wait_for(upload.task, timeout=30)
     finally:
-        rest_may_go.set()
+        upload.rest_may_go.set()
     assert (status, reply["success"]) == (200, True), reply
     assert await asyncio.to_thread(server.stop) == 0
     assert not any(map(alive, workers)), "a worker outlived the service"
