@@ -35,7 +35,6 @@ from .spool import Spool
 from .streamed_base64 import NOT_BASE64, IncompleteBase64, LenientBase64
 from .streamed_json import KeptString, NotJson, PushedJsonArray, has_control_characters, json_string_text
 
-IN_MEMORY_BODY = 1 << 20  # what a spooled request body may hold in memory (http/forms.py)
 PATH_TEXT_CAP = 1 << 16
 FEED_SIZE = 1 << 20  # bytes decoded at a time
 UTF8_SLICE = 1 << 18  # bytes checked at a time, bounding the text the check makes
