@@ -78,17 +78,21 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging(settings.log_format, settings.debug)
         if settings.workers > 1:
             sys.exit(workers.supervise(settings, functools.partial(run_worker, settings)))
-        asyncio.run(serve(settings))
-    except (SettingsError, StoreConfigError, StoreUnavailable) as error:
-        print(f"ngshare-s3: {error}", file=sys.stderr)
-        sys.exit(workers.STARTUP_FAILURE)
+    except SettingsError as error:
+        sys.exit(start_failed(error))
+    sys.exit(run_worker(settings))
 
 
-def run_worker(settings: Settings, listeners: workers.Listeners) -> int:
-    """One worker process of several: serve, and say why if it cannot start."""
+def run_worker(settings: Settings, listeners: workers.Listeners | None = None) -> int:
+    """Serve, alone or as one worker of several (on the supervisor's `listeners`); the exit
+    status, after saying why if the service could not start."""
     try:
         asyncio.run(serve(settings, listeners))
     except (SettingsError, StoreConfigError, StoreUnavailable) as error:
-        print(f"ngshare-s3: {error}", file=sys.stderr)
-        return workers.STARTUP_FAILURE
+        return start_failed(error)
     return 0
+
+
+def start_failed(error: Exception) -> int:
+    print(f"ngshare-s3: {error}", file=sys.stderr)
+    return workers.STARTUP_FAILURE
