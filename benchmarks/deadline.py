@@ -813,7 +813,7 @@ class Benchmark:
         self.phases.append(phase)
         await asyncio.sleep(0.1)  # let the previous phase's last buffers go before the baseline
         recording = None
-        if self.args.profile and name in PROFILED_PHASES:
+        if self.args.profile and name in self.args.profile_phases:
             import deadline_profile
 
             safe = re.sub(r"[^a-z0-9]+", "-", f"{self.args.server} {name}".lower())
@@ -1224,8 +1224,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="files in the many-files submission (1000 for the target); 0 skips it")
     parser.add_argument("--many-file-kb", type=int, default=1024, help="size of each of those files")
     parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help=f"record the server with py-spy during {' and '.join(PROFILED_PHASES)} into DIR "
+                        help="record the server with py-spy during the --profile-phases into DIR "
                              "(collapsed stacks) and print the top functions by own time")
+    parser.add_argument("--profile-phases", default=",".join(PROFILED_PHASES), metavar="NAMES",
+                        help="comma-separated phases that --profile records")
     parser.add_argument("--request-timeout", type=float, default=900, help="seconds before one request counts as failed")
     parser.add_argument("--phase-timeout", type=float, default=1800, help="seconds before a phase is stopped")
     parser.add_argument("--startup-timeout", type=float, default=60, help="seconds to wait for /healthz")
@@ -1244,6 +1246,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--server is required (or --compare)")
     if args.students < 1 or args.concurrency < 1 or args.instructor_concurrency < 1:
         parser.error("--students and the concurrencies must be at least 1")
+    args.profile_phases = [name.strip() for name in args.profile_phases.split(",") if name.strip()]
     args.big_encodings = [e.strip() for e in args.big_encodings.split(",") if e.strip()]
     if not set(args.big_encodings) <= {"urlencoded", "multipart"}:
         parser.error("--big-encodings takes urlencoded and/or multipart")
