@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
@@ -157,6 +158,10 @@ class FakeHub:
     async def calls(self, session: aiohttp.ClientSession) -> int:
         async with session.get(f"{self.url}/stats") as response:
             return (await response.json())["calls"]
+
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +302,9 @@ class TreeSampler:
     RSS counts a page once per process that maps it, so forked workers sharing their parent's
     pages are counted several times; PSS divides each shared page among the processes sharing
     it, so the sum of PSS over the tree is the memory the tree really holds. RSS is read every
-    `interval`, PSS (dearer: the kernel walks every mapping) every `pss_interval`."""
+    `interval`; PSS (dearer: the kernel walks every mapping) and the list of the tree's processes
+    (dearer still: psutil reads every process of the machine to find children) every
+    `pss_interval`, so the sampler costs the client little CPU."""
 
     def __init__(self, pid: int, interval: float = 0.01, pss_interval: float = 0.1) -> None:
         self.process = psutil.Process(pid)
@@ -306,6 +313,7 @@ class TreeSampler:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
+        self.processes = self.tree()
         self.peak = self.current()
         self.peak_pss = self.current_pss()
         self.most_processes = len(self.tree())
@@ -318,7 +326,7 @@ class TreeSampler:
 
     def current(self) -> int:
         total = 0
-        for process in self.tree():
+        for process in self.processes:
             try:
                 total += process.memory_info().rss
             except psutil.Error:
@@ -327,7 +335,7 @@ class TreeSampler:
 
     def current_pss(self) -> int:
         total = 0
-        for process in self.tree():
+        for process in self.processes:
             try:
                 total += process.memory_full_info().pss
             except (psutil.Error, AttributeError):
@@ -349,9 +357,10 @@ class TreeSampler:
 
     def reset_both(self) -> tuple[int, int]:
         """Starts new peaks from the present values, and returns them (RSS, PSS)."""
+        self.processes = self.tree()
         rss, pss = self.current(), self.current_pss()
         with self.lock:
-            self.peak, self.peak_pss, self.most_processes = rss, pss, len(self.tree())
+            self.peak, self.peak_pss, self.most_processes = rss, pss, len(self.processes)
         return rss, pss
 
     def reset(self) -> int:
@@ -359,6 +368,7 @@ class TreeSampler:
         return self.reset_both()[0]
 
     def peaks(self) -> tuple[int, int]:
+        self.processes = self.tree()
         rss, pss = self.current(), self.current_pss()
         with self.lock:
             return max(self.peak, rss), max(self.peak_pss, pss)
@@ -366,12 +376,13 @@ class TreeSampler:
     def _run(self) -> None:
         next_pss = 0.0
         while not self.stopping.wait(self.interval):
-            rss = self.current()
             pss = None
             if time.monotonic() >= next_pss:
+                self.processes = self.tree()
                 pss = self.current_pss()
                 next_pss = time.monotonic() + self.pss_interval
-            processes = len(self.tree())
+            rss = self.current()
+            processes = len(self.processes)
             with self.lock:
                 self.peak = max(self.peak, rss)
                 if pss is not None:
@@ -442,6 +453,21 @@ class Phase:
     store_counted: bool = False
     profile: str = ""
     bytes_checked: int = 0  # downloaded bytes whose MD5 was compared with what was uploaded
+    checking_seconds: float = 0.0  # the client's checks taken off the clock (see off_clock)
+    client_cpu_seconds: float = 0.0  # the benchmark's own process
+    hub_cpu_seconds: float = 0.0  # the Hub stand-in's
+
+    @contextlib.contextmanager
+    def off_clock(self, sequential: bool):
+        """Times the client's check of an answer. Where requests go one at a time the server
+        waits for it, so it is not the server's time and comes off the phase's clock; among
+        concurrent requests it overlaps the server's work and stays on."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if sequential:
+                self.checking_seconds += time.perf_counter() - started
 
     def op(self, name: str) -> OpStats:
         return self.ops.setdefault(name, OpStats())
@@ -470,6 +496,9 @@ class Phase:
             "pss_growth_mb": (self.peak_pss - self.pss_before) / MB,
             "processes": self.processes,
             "server_cpu_seconds": self.cpu_seconds,
+            "client_cpu_seconds": self.client_cpu_seconds,
+            "hub_cpu_seconds": self.hub_cpu_seconds,
+            "checking_seconds_off_clock": self.checking_seconds,
             "hub_calls": self.hub_calls,
             "bytes_checked": self.bytes_checked,
             "note": self.note,
@@ -544,7 +573,7 @@ class Exchange:
     ) -> dict | None:
         """`form` may be encoded beforehand (`prepare_form`, a BodyFile), to keep that off the clock."""
         answered = await self.call_raw(stats, method, route, user, params=params, form=form)
-        return None if answered is None else self._answer(stats, method, route, *answered)
+        return None if answered is None else self.answer(stats, method, route, *answered)
 
     async def call_raw(
         self, stats: OpStats, method: str, route: str, user: str, *,
@@ -583,12 +612,12 @@ class Exchange:
         stats.latencies.append(time.perf_counter() - started)
         if status != 200:
             with open(target, "rb") as answer:
-                self._answer(stats, "GET", route, status, answer.read(200))
+                self.answer(stats, "GET", route, status, answer.read(200))
             return None
         return target
 
     @staticmethod
-    def _answer(stats: OpStats, method: str, route: str, status: int, payload: bytes) -> dict | None:
+    def answer(stats: OpStats, method: str, route: str, status: int, payload: bytes) -> dict | None:
         if status != 200:
             snippet = payload[:160].decode(errors="replace").replace("\n", " ")
             stats.errors[f"{status} {method} {route.split('/')[0]}: {snippet}"] += 1
@@ -822,6 +851,7 @@ class Benchmark:
         hub_before = await self.hub.calls(self.stats_session)
         counted_before = await self.scrape()
         cpu_before = self.sampler.cpu_seconds()
+        client_cpu_before, hub_cpu_before = time.process_time(), self.hub.cpu_seconds()
         phase.rss_before, phase.pss_before = self.sampler.reset_both()
         started = time.perf_counter()
         print(f"  {name} ...", end="", flush=True)
@@ -829,7 +859,9 @@ class Benchmark:
             await asyncio.wait_for(body(phase), self.args.phase_timeout)
         except asyncio.TimeoutError:
             phase.op("phase").errors[f"no answer: phase stopped after {self.args.phase_timeout:.0f} s"] += 1
-        phase.seconds = time.perf_counter() - started
+        phase.seconds = time.perf_counter() - started - phase.checking_seconds
+        phase.client_cpu_seconds = time.process_time() - client_cpu_before
+        phase.hub_cpu_seconds = self.hub.cpu_seconds() - hub_cpu_before
         phase.peak_rss, phase.peak_pss = self.sampler.peaks()
         phase.processes = self.sampler.most_processes
         phase.cpu_seconds = self.sampler.cpu_seconds() - cpu_before
@@ -940,7 +972,7 @@ class Benchmark:
                 if status == 200 and payload == known:
                     phase.bytes_checked += checked
                     return
-            answer = api._answer(stats, "GET", route, status, payload)
+            answer = api.answer(stats, "GET", route, status, payload)
             if answer is not None:
                 wrong_before = sum(stats.wrong.values())
                 checked = check_tree(stats, answer, course.release_expected, list_only=False)
@@ -1014,14 +1046,18 @@ class Benchmark:
                 listing.wrong[f"submission list differs: {sum((seen - expected).values())} unexpected, "
                               f"{sum((expected - seen).values())} missing"] += 1
         downloading = phase.op("download submission")
+        sequential = self.args.instructor_concurrency == 1
 
         async def instructor_downloads(student: str) -> None:
-            answer = await api.call(downloading, "GET", f"submission/{COURSE}/{ASSIGNMENT}/{student}", INSTRUCTOR)
-            if answer is not None:
-                if answer.get("timestamp") != course.timestamps.get(student):
-                    downloading.wrong["latest submission has another timestamp than the one submitted"] += 1
-                phase.bytes_checked += check_tree(downloading, answer, course.submission_expected[student],
-                                                  list_only=False)
+            route = f"submission/{COURSE}/{ASSIGNMENT}/{student}"
+            answered = await api.call_raw(downloading, "GET", route, INSTRUCTOR)
+            with phase.off_clock(sequential):
+                answer = None if answered is None else api.answer(downloading, "GET", route, *answered)
+                if answer is not None:
+                    if answer.get("timestamp") != course.timestamps.get(student):
+                        downloading.wrong["latest submission has another timestamp than the one submitted"] += 1
+                    phase.bytes_checked += check_tree(downloading, answer, course.submission_expected[student],
+                                                      list_only=False)
 
         await in_pool(list(course.timestamps), instructor_downloads, self.args.instructor_concurrency)
 
@@ -1148,8 +1184,8 @@ def render(phases: list[Phase], info: dict[str, Any]) -> str:
         f"Command: `{info['command']}`",
         "",
         "| phase | requests | errors | wrong | req/s | p50 ms | p95 ms | p99 ms | max ms | peak RSS MB "
-        "| peak PSS MB | RSS growth MB | server CPU s | Hub calls | MB checked |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| peak PSS MB | RSS growth MB | server CPU s | client CPU s | Hub CPU s | Hub calls | MB checked |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for phase in phases:
         s = phase.summary()
@@ -1157,14 +1193,19 @@ def render(phases: list[Phase], info: dict[str, Any]) -> str:
             f"| {s['phase']} ({s['seconds']:.2f} s) | {s['requests']} | {s['errors']} | {s['wrong']} | "
             f"{s['requests_per_second']:.1f} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | {s['p99_ms']:.0f} | "
             f"{s['max_ms']:.0f} | {s['peak_rss_mb']:.0f} | {s['peak_pss_mb']:.0f} | {s['rss_growth_mb']:+.0f} | "
-            f"{s['server_cpu_seconds']:.1f} | {s['hub_calls']} | {s['bytes_checked'] / MB:.0f} |"
+            f"{s['server_cpu_seconds']:.1f} | {s['client_cpu_seconds']:.1f} | {s['hub_cpu_seconds']:.1f} | "
+            f"{s['hub_calls']} | {s['bytes_checked'] / MB:.0f} |"
         )
         if len(phase.ops) > 1:
             for name, op in s["ops"].items():
                 lines.append(
                     f"| · {name} | {op['requests']} | {op['errors']} | {op['wrong']} | | {op['p50_ms']:.0f} | "
-                    f"{op['p95_ms']:.0f} | {op['p99_ms']:.0f} | {op['max_ms']:.0f} | | | | | | |"
+                    f"{op['p95_ms']:.0f} | {op['p99_ms']:.0f} | {op['max_ms']:.0f} | | | | | | | | |"
                 )
+    off_clock = [f"{phase.name} {phase.checking_seconds:.2f} s" for phase in phases if phase.checking_seconds]
+    if off_clock:
+        lines += ["", "The client checked answers off the clock where it sent one request at a time (the server "
+                  "waited meanwhile; its time per request is the round trip): " + ", ".join(off_clock) + "."]
     counted = [phase.summary() for phase in phases if phase.store_counted or phase.s3_counted]
     if counted:
         s3 = any(phase.s3_counted for phase in phases)

@@ -319,10 +319,10 @@ def content_md5(content: Any) -> str | None:
     """The MD5 of a file's decoded bytes, whether the answer was read whole or streamed."""
     if isinstance(content, StreamedContent):
         return None if content.bad else content.md5.hexdigest()
-    import base64
+    import pybase64  # the server's own dependency: a third of base64's time for the client
 
     try:
-        return hashlib.md5(base64.b64decode(content or "")).hexdigest()
+        return hashlib.md5(pybase64.b64decode(content or "")).hexdigest()
     except (binascii.Error, ValueError):
         return None
 

@@ -138,21 +138,25 @@ def compare(old_path: Path, new_path: Path) -> str:
     lines += ["", "Server CPU per scenario (CPU time is less sensitive than throughput to other work on a "
               "shared machine), peak memory of the server's process tree, and token checks:", "",
               "| scenario | CPU s ngshare | CPU s ngshare_s3 | CPU ms/request ngshare | CPU ms/request ngshare_s3 "
+              "| client + Hub CPU ms/request ngshare | client + Hub CPU ms/request ngshare_s3 "
               "| peak PSS MB ngshare | peak PSS MB ngshare_s3 | Hub calls ngshare | Hub calls ngshare_s3 |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
 
     def num(phase: dict | None, key: str, fmt: str) -> str:
         return "" if phase is None else format(phase.get(key, 0), fmt)
 
-    def per_request(phase: dict | None) -> str:
-        if phase is None or not phase["requests"]:
+    def per_request(phase: dict | None, *keys: str) -> str:
+        if phase is None or not phase["requests"] or any(key not in phase for key in keys):
             return ""
-        return f"{1000 * phase['server_cpu_seconds'] / phase['requests']:.1f}"
+        return f"{1000 * sum(phase[key] for key in keys) / phase['requests']:.1f}"
+
+    benchmark = ("client_cpu_seconds", "hub_cpu_seconds")  # runs before these were kept lack them
 
     for name in names:
         a, b = old["by_phase"].get(name), new["by_phase"].get(name)
         lines.append(f"| {name} | {num(a, 'server_cpu_seconds', '.1f')} | {num(b, 'server_cpu_seconds', '.1f')} | "
-                     f"{per_request(a)} | {per_request(b)} | "
+                     f"{per_request(a, 'server_cpu_seconds')} | {per_request(b, 'server_cpu_seconds')} | "
+                     f"{per_request(a, *benchmark)} | {per_request(b, *benchmark)} | "
                      f"{num(a, 'peak_pss_mb', '.0f')} | {num(b, 'peak_pss_mb', '.0f')} | "
                      f"{num(a, 'hub_calls', 'd')} | {num(b, 'hub_calls', 'd')} |")
     counted = [(name, new["by_phase"][name]["store_calls"]) for name in names
