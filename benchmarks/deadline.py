@@ -9,7 +9,9 @@ due, scenario by scenario:
 
   setup               an admin creates the course, adds an instructor and N students
   release             the instructor releases three notebooks and a data file (2.7 MB)
-  fetch storm         the N students download the release, C at a time
+  fetch storm         the N students download the release, C at a time, from one client process
+                      per core (one process's event loop takes in answers slower than a server
+                      with a cache sends them)
   list                the N students run `nbgrader list` (assignments, then list_only)
   submit storm        the N students submit (their notebooks and the data file), C at a time
   browse              small metadata calls: courses, own student record, instructors, own submissions
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import datetime
 import hashlib
@@ -693,6 +696,64 @@ async def in_pool(items: list, worker: Callable[[Any], Awaitable[None]], concurr
     await asyncio.gather(*(one(item) for item in items))
 
 
+async def fetch_release(api: Exchange, stats: OpStats, students: list[str], concurrency: int,
+                        expected: Expected) -> int:
+    """Every student downloads the release; returns the bytes checked. Every student gets the
+    same answer: the first answer of each kind is decoded and checked file by file, and an
+    answer byte for byte equal to one that passed is as good (comparing costs the client far
+    less than decoding)."""
+    route = f"assignment/{COURSE}/{ASSIGNMENT}"
+    passed: dict[bytes, int] = {}  # answers that passed → the bytes of files they carry
+    checked_in_all = 0
+
+    async def student_fetches(student: str) -> None:
+        nonlocal checked_in_all
+        answered = await api.call_raw(stats, "GET", route, student)
+        if answered is None:
+            return
+        status, payload = answered
+        for known, checked in passed.items():
+            if status == 200 and payload == known:
+                checked_in_all += checked
+                return
+        answer = api.answer(stats, "GET", route, status, payload)
+        if answer is not None:
+            wrong_before = sum(stats.wrong.values())
+            checked = check_tree(stats, answer, expected, list_only=False)
+            checked_in_all += checked
+            if sum(stats.wrong.values()) == wrong_before and len(passed) < 4:
+                passed[payload] = checked
+
+    await in_pool(students, student_fetches, concurrency)
+    return checked_in_all
+
+
+def fetch_release_in_a_process(base: str, students: list[str], concurrency: int, expected: Expected,
+                               request_timeout: float) -> tuple[OpStats, int, float]:
+    """One client process's share of the fetch storm: its requests' stats, the bytes it checked
+    and the CPU seconds it spent."""
+    async def fetch_share() -> tuple[OpStats, int]:
+        stats = OpStats()
+        connector = aiohttp.TCPConnector(limit=concurrency + 1, force_close=True)
+        async with aiohttp.ClientSession(connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=request_timeout)) as session:
+            return stats, await fetch_release(Exchange(session, base), stats, students, concurrency, expected)
+
+    started = time.process_time()
+    stats, checked = asyncio.run(fetch_share())
+    return stats, checked, time.process_time() - started
+
+
+def start_client_processes(count: int) -> list[concurrent.futures.ProcessPoolExecutor]:
+    """`count` client processes, started (and their modules imported) before any clock runs.
+    One executor each, so every process gets exactly one share."""
+    clients = [concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+               for _ in range(count)]
+    for client in clients:
+        client.submit(time.sleep, 0).result()
+    return clients
+
+
 # ---------------------------------------------------------------------------------------------
 # Realistic content
 
@@ -828,6 +889,11 @@ class Benchmark:
         self.phases: list[Phase] = []
         self.sampler = TreeSampler(server.process.pid)
         self.profiles: list[str] = []
+        self.clients = start_client_processes(args.client_processes)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.shutdown(cancel_futures=True)
 
     async def scrape(self) -> Counter:
         found: Counter = Counter()
@@ -860,7 +926,7 @@ class Benchmark:
         except asyncio.TimeoutError:
             phase.op("phase").errors[f"no answer: phase stopped after {self.args.phase_timeout:.0f} s"] += 1
         phase.seconds = time.perf_counter() - started - phase.checking_seconds
-        phase.client_cpu_seconds = time.process_time() - client_cpu_before
+        phase.client_cpu_seconds += time.process_time() - client_cpu_before
         phase.hub_cpu_seconds = self.hub.cpu_seconds() - hub_cpu_before
         phase.peak_rss, phase.peak_pss = self.sampler.peaks()
         phase.processes = self.sampler.most_processes
@@ -955,32 +1021,22 @@ class Benchmark:
                        form=bodies.submission_form(INSTRUCTOR, course.release))
 
     async def fetch(self, phase: Phase, api: Exchange, course: Course) -> None:
-        """Every student gets the same answer. The first answer of each kind is decoded and
-        checked file by file; an answer byte for byte equal to one that passed is as good, and
-        comparing costs the client far less than decoding, so the client is not what limits
-        the storm."""
+        """The students are shared out among the client processes, and so is the concurrency."""
         stats = phase.op("fetch assignment")
-        route = f"assignment/{COURSE}/{ASSIGNMENT}"
-        passed: dict[bytes, int] = {}  # answers that passed → the bytes of files they carry
-
-        async def student_fetches(student: str) -> None:
-            answered = await api.call_raw(stats, "GET", route, student)
-            if answered is None:
-                return
-            status, payload = answered
-            for known, checked in passed.items():
-                if status == 200 and payload == known:
-                    phase.bytes_checked += checked
-                    return
-            answer = api.answer(stats, "GET", route, status, payload)
-            if answer is not None:
-                wrong_before = sum(stats.wrong.values())
-                checked = check_tree(stats, answer, course.release_expected, list_only=False)
-                phase.bytes_checked += checked
-                if sum(stats.wrong.values()) == wrong_before and len(passed) < 4:
-                    passed[payload] = checked
-
-        await in_pool(course.students, student_fetches, self.args.concurrency)
+        shares = [(course.students[index::len(self.clients)],
+                   self.args.concurrency // len(self.clients) + (index < self.args.concurrency % len(self.clients)))
+                  for index in range(len(self.clients))]
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(*(
+            loop.run_in_executor(client, fetch_release_in_a_process, self.server.base, students, concurrency,
+                                 course.release_expected, self.args.request_timeout)
+            for client, (students, concurrency) in zip(self.clients, shares) if students and concurrency))
+        for share, checked, cpu_seconds in results:
+            stats.latencies += share.latencies
+            stats.errors.update(share.errors)
+            stats.wrong.update(share.wrong)
+            phase.bytes_checked += checked
+            phase.client_cpu_seconds += cpu_seconds
 
     async def list_assignments(self, phase: Phase, api: Exchange, course: Course) -> None:
         """What `nbgrader list` sends for a course: its assignments, then each one's files."""
@@ -1175,6 +1231,7 @@ def render(phases: list[Phase], info: dict[str, Any]) -> str:
         f"### {info['server']} on {info['backend']} — {info['date']}",
         "",
         f"{info['students']} students, concurrency {info['concurrency']} "
+        f"(fetch storm from {info.get('client_processes', 1)} client process(es)) "
         f"(instructor {info['instructor_concurrency']}), release {info['release_mb']:.1f} MB "
         f"({info['notebooks']} notebooks of {info['notebook_kb']} KB, data {info['data_kb']} KB), "
         f"feedback {info['feedback_kb']} KB; start-up {info['startup_seconds']:.2f} s, resting RSS "
@@ -1248,6 +1305,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(repeat for several)")
     parser.add_argument("--students", type=int, default=200, help="students in the course (N)")
     parser.add_argument("--concurrency", type=int, default=50, help="students in flight at once (C)")
+    parser.add_argument("--client-processes", type=int, default=os.cpu_count() or 1,
+                        help="processes that share the fetch storm's students and concurrency: one "
+                             "process's event loop cannot take in answers as fast as the server sends them")
     parser.add_argument("--instructor-concurrency", type=int, default=1,
                         help="parallel instructor requests; nbgrader collect and release_feedback send one at a time")
     parser.add_argument("--notebooks", type=int, default=3, help="notebooks in the release")
@@ -1285,8 +1345,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         return args
     if args.server is None:
         parser.error("--server is required (or --compare)")
-    if args.students < 1 or args.concurrency < 1 or args.instructor_concurrency < 1:
-        parser.error("--students and the concurrencies must be at least 1")
+    if min(args.students, args.concurrency, args.instructor_concurrency, args.client_processes) < 1:
+        parser.error("--students, the concurrencies and --client-processes must be at least 1")
     args.profile_phases = [name.strip() for name in args.profile_phases.split(",") if name.strip()]
     args.big_encodings = [e.strip() for e in args.big_encodings.split(",") if e.strip()]
     if not set(args.big_encodings) <= {"urlencoded", "multipart"}:
@@ -1363,7 +1423,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
                        f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM, Python {platform.python_version()}",
             "cores": os.cpu_count(),
-            "students": args.students, "concurrency": args.concurrency,
+            "students": args.students, "concurrency": args.concurrency, "client_processes": args.client_processes,
             "instructor_concurrency": args.instructor_concurrency, "notebooks": args.notebooks,
             "notebook_kb": args.notebook_kb, "data_kb": args.data_kb, "feedback_kb": args.feedback_kb,
             "release_mb": (args.notebooks * args.notebook_kb + args.data_kb) / 1024,
@@ -1375,7 +1435,10 @@ def main(argv: list[str] | None = None) -> int:
             "resting_processes": len(benchmark.sampler.tree()),
             "load_before": os.getloadavg()[0],
         }
-        asyncio.run(benchmark.run())
+        try:
+            asyncio.run(benchmark.run())
+        finally:
+            benchmark.close()
         info["load_after"] = os.getloadavg()[0]
         if server.process.poll() is not None:
             raise BenchmarkError(f"the server exited with status {server.process.returncode} during the run")
