@@ -392,8 +392,8 @@ class SqliteMetadataStore(MetadataStore):
                 if is_unavailable(e):
                     raise DatabaseUnavailable(f"database {self.path}: {e}") from e
                 raise
-            except ValueError as e:  # aiosqlite: the connection is closed
-                if "no active connection" in str(e):
+            except ValueError as e:  # aiosqlite: the connection is closed (said two ways)
+                if "no active connection" in str(e) or "Connection closed" in str(e):
                     raise DatabaseUnavailable(f"database {self.path} is closed") from e
                 raise
 
@@ -420,9 +420,9 @@ class SqliteMetadataStore(MetadataStore):
             return count
 
     async def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        """One trip to the connection's thread (a cursor's execute, fetch and close are three)."""
         async with self._guard():
-            async with self._db.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def _row(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
         rows = await self._rows(sql, params)
