@@ -319,6 +319,17 @@ async def _connect_and_prepare(path: str) -> aiosqlite.Connection:
     return connection
 
 
+async def _connect_reader(path: str, writer: aiosqlite.Connection) -> aiosqlite.Connection:
+    """A second connection to the prepared file, for reads only."""
+    try:
+        reader = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        await reader.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await writer.close()
+        raise
+    return reader
+
+
 async def _add_missing_columns(connection: aiosqlite.Connection) -> None:
     for table, columns in ADDED_COLUMNS.items():
         async with connection.execute(f"PRAGMA table_info({table})") as cursor:
@@ -344,12 +355,16 @@ async def _refuse_foreign_tables(connection: aiosqlite.Connection, path: str) ->
 class SqliteMetadataStore(MetadataStore):
     """Metadata in one SQLite file, for a single machine (one or several server processes)."""
 
-    def __init__(self, path: str, connection: aiosqlite.Connection) -> None:
+    def __init__(self, path: str, connection: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
+        # Two connections per process. Writes share one: its lock keeps one coroutine's
+        # transaction from swallowing another coroutine's statements. Reads go to the other, so
+        # they never wait behind a write's commit (WAL lets a reader run beside the writer, and
+        # every read begins after the writes that returned before it, so it sees them).
         self._db = connection
-        # One connection per process: the lock keeps one coroutine's transaction from
-        # swallowing another coroutine's statements.
         self._lock = asyncio.Lock()
+        self._reader = reader
+        self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str) -> SqliteMetadataStore:
@@ -367,7 +382,8 @@ class SqliteMetadataStore(MetadataStore):
         deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
         while True:
             try:
-                return cls(path, await _connect_and_prepare(path))
+                connection = await _connect_and_prepare(path)
+                return cls(path, connection, await _connect_reader(path, connection))
             except sqlite3.OperationalError as e:
                 # Switching a new file to WAL can fail at once, without the busy handler,
                 # while another process starting at the same moment does the same.
@@ -379,9 +395,10 @@ class SqliteMetadataStore(MetadataStore):
                 raise StoreConfigError(f"cannot use the database {path}: {e}") from e
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
-        """Serialize use of the connection and translate driver errors into store errors."""
-        async with self._lock:
+    async def _guard(self, lock: asyncio.Lock | None = None) -> AsyncIterator[None]:
+        """Serialize use of a connection (the writer's, unless told) and translate driver
+        errors into store errors."""
+        async with lock or self._lock:
             try:
                 yield
             except sqlite3.IntegrityError as e:
@@ -420,7 +437,13 @@ class SqliteMetadataStore(MetadataStore):
             return count
 
     async def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        """One trip to the connection's thread (a cursor's execute, fetch and close are three)."""
+        """A read, on the reader: one trip to its thread (a cursor's execute, fetch and close
+        are three)."""
+        async with self._guard(self._read_lock):
+            return list(await self._reader.execute_fetchall(sql, params))
+
+    async def _write_returning(self, sql: str, params: tuple[Any, ...]) -> list[Row]:
+        """A write whose RETURNING rows are wanted."""
         async with self._guard():
             return list(await self._db.execute_fetchall(sql, params))
 
@@ -432,8 +455,9 @@ class SqliteMetadataStore(MetadataStore):
         await self._rows("SELECT 1 FROM courses LIMIT 1")  # reads the file, not just the driver
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._lock, self._read_lock:
             await self._db.close()
+            await self._reader.close()
 
     # courses
     async def create_course(self, course_id: str) -> None:
@@ -476,7 +500,7 @@ class SqliteMetadataStore(MetadataStore):
     async def put_student(self, member: Member) -> bool:
         m = member
         # RETURNING yields a row when the upsert inserted or updated, none when it did nothing.
-        rows = await self._rows(
+        rows = await self._write_returning(
             UPSERT_STUDENT, (m.course_id, m.user_id, m.first_name, m.last_name, m.email)
         )
         return bool(rows)
