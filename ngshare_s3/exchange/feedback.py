@@ -28,11 +28,9 @@ async def upload_feedback(
 ) -> None:
     """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
     go; a failed upload leaves the previous feedback as it was."""
-    standing = await ex.authorize_in_course(Action.UPLOAD_FEEDBACK, caller, course_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
+    work = await ex.student_work(Action.UPLOAD_FEEDBACK, caller, course_id, assignment_id, student_id)
     canonical = require_timestamp(timestamp)
-    submission = await ex.require_submission(assignment, student_id, canonical)
+    submission = work.submission(canonical)
     uploads = decode_files(files)
     feedback_id = keys.new_id()
     prefix = keys.feedback_prefix(course_id, assignment_id, student_id, submission.submission_id, feedback_id)
@@ -52,9 +50,7 @@ async def upload_feedback(
 async def get_feedback(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
 ) -> tuple[FileTree, str]:
-    standing = await ex.authorize_in_course(Action.GET_FEEDBACK, caller, course_id, target=student_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
+    work = await ex.student_work(Action.GET_FEEDBACK, caller, course_id, assignment_id, student_id, target=student_id)
     canonical = require_timestamp(timestamp)
-    submission = await ex.require_submission(assignment, student_id, canonical)
+    submission = work.submission(canonical)
     return FileTree(feedback_files(submission), gone="Submission not found"), submission.timestamp
