@@ -43,12 +43,11 @@ async def upload_feedback(
     if not found:
         await ex.discard(stored_files(prefix, records))
         raise NotFound("Submission not found")
-    # Two pieces of after-commit work that neither fail the request nor wait for each other.
-    old_bodies = () if previous is None else feedback_files(replace(submission, feedback=previous))
-    await asyncio.gather(
-        ex.discard_after_commit(old_bodies) if old_bodies else asyncio.sleep(0),
-        ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical),
-    )
+    # After the commit: work that never fails the request, and whose parts need not wait for each other.
+    after_commit = [ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)]
+    if previous is not None:
+        after_commit.append(ex.discard_after_commit(feedback_files(replace(submission, feedback=previous))))
+    await asyncio.gather(*after_commit)
 
 
 async def get_feedback(
