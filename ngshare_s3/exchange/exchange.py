@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from ..stores.errors import ChecksumMismatch, ObjectNotFound
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 PARALLEL_UPLOADS = 8
 HEALTH_CHECK_TIMEOUT = 5.0
 
+T = TypeVar("T")
+
 
 async def _check(ping: Callable[[], Awaitable[None]]) -> str:
     try:
@@ -31,6 +35,33 @@ async def _check(ping: Callable[[], Awaitable[None]]) -> str:
         return f"unavailable: {error.__cause__ or error}"
     except (asyncio.TimeoutError, OSError) as error:
         return f"unavailable: {error or type(error).__name__}"
+
+
+@dataclass(frozen=True)
+class StudentWork:
+    """A caller's standing in a course, an assignment, and one student's submissions to its
+    current release (oldest first), read together."""
+
+    standing: Standing
+    assignment: Assignment
+    submissions: list[Submission]
+
+    def submission(self, timestamp: str | None) -> Submission:
+        """The latest submission, or the one with that timestamp; 404 if there is none."""
+        return latest_submission(self.submissions, timestamp)
+
+
+def latest_submission(found: list[Submission], timestamp: str | None) -> Submission:
+    if timestamp is not None:
+        found = [s for s in found if s.timestamp == timestamp]
+    if not found:
+        raise NotFound("Submission not found")
+    return found[-1]
+
+
+async def _answer(read: Awaitable[T] | None) -> T | None:
+    """A read's answer, or None for a read not needed."""
+    return None if read is None else await read
 
 
 class Exchange:
@@ -96,27 +127,37 @@ class Exchange:
             raise NotFound("Assignment not found")
         return assignment
 
-    async def require_member(self, course_id: str, user_id: str, caller: Standing | None = None) -> None:
-        """404 unless the user belongs to the course; no read if it is the caller, whose
-        membership `caller` (their standing in the course) already shows."""
-        if caller is not None and caller.user == user_id and caller.role is not None:
-            return
-        if await self.metadata.get_member(course_id, user_id) is None:
-            raise NotFound("Student not found")
-
     async def submissions_of(self, assignment: Assignment, student_id: str | None = None) -> list[Submission]:
         """Submissions to this release of the assignment, oldest first. Leftovers of an earlier
         release with the same id (a delete that was interrupted) never show."""
         found = await self.metadata.list_submissions(assignment.course_id, assignment.assignment_id, student_id)
         return [s for s in found if s.release_id == assignment.release_id]
 
-    async def require_submission(self, assignment: Assignment, student_id: str, timestamp: str | None) -> Submission:
-        found = await self.submissions_of(assignment, student_id)
-        if timestamp is not None:
-            found = [s for s in found if s.timestamp == timestamp]
-        if not found:
-            raise NotFound("Submission not found")
-        return found[-1]
+    async def student_work(
+        self, action: Action, caller: Caller, course_id: str, assignment_id: str, student_id: str,
+        target: str | None = None,
+    ) -> StudentWork:
+        """authorize_in_course, require_assignment, require_member and submissions_of in one
+        round trip to the database: the reads depend on none of each other's answers, so they
+        are sent together, and the checks then run on their answers in the order they always
+        did (the same answer, the same error). What a failed check read is never shown."""
+        own = not caller.is_admin and caller.name == student_id
+        caller_read = None if caller.is_admin else self.metadata.get_member(course_id, caller.name)
+        student_read = None if own else self.metadata.get_member(course_id, student_id)
+        member, assignment, student, found = await asyncio.gather(
+            _answer(caller_read),
+            self.metadata.get_assignment(course_id, assignment_id),
+            _answer(student_read),
+            self.metadata.list_submissions(course_id, assignment_id, student_id),
+        )
+        if member is None and not caller.is_admin:
+            await self.require_course(course_id)
+        standing = self._standing_for(action, caller, member, target)
+        if assignment is None:
+            raise NotFound("Assignment not found")
+        if (member if own else student) is None:
+            raise NotFound("Student not found")
+        return StudentWork(standing, assignment, [s for s in found if s.release_id == assignment.release_id])
 
     # file bodies
     async def write_files(

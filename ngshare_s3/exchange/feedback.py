@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from ..stores.metadata.base import Feedback
@@ -28,11 +29,9 @@ async def upload_feedback(
 ) -> None:
     """New bodies under a fresh feedback id, one atomic swap of the record, then the old bodies
     go; a failed upload leaves the previous feedback as it was."""
-    standing = await ex.authorize_in_course(Action.UPLOAD_FEEDBACK, caller, course_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
+    work = await ex.student_work(Action.UPLOAD_FEEDBACK, caller, course_id, assignment_id, student_id)
     canonical = require_timestamp(timestamp)
-    submission = await ex.require_submission(assignment, student_id, canonical)
+    submission = work.submission(canonical)
     uploads = decode_files(files)
     feedback_id = keys.new_id()
     prefix = keys.feedback_prefix(course_id, assignment_id, student_id, submission.submission_id, feedback_id)
@@ -44,17 +43,17 @@ async def upload_feedback(
     if not found:
         await ex.discard(stored_files(prefix, records))
         raise NotFound("Submission not found")
+    # After the commit: work that never fails the request, and whose parts need not wait for each other.
+    after_commit = [ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)]
     if previous is not None:
-        await ex.discard_after_commit(feedback_files(replace(submission, feedback=previous)))
-    await ex.record(caller, "upload feedback", course_id, assignment_id, student_id, timestamp=canonical)
+        after_commit.append(ex.discard_after_commit(feedback_files(replace(submission, feedback=previous))))
+    await asyncio.gather(*after_commit)
 
 
 async def get_feedback(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str, timestamp: str | None
 ) -> tuple[FileTree, str]:
-    standing = await ex.authorize_in_course(Action.GET_FEEDBACK, caller, course_id, target=student_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
+    work = await ex.student_work(Action.GET_FEEDBACK, caller, course_id, assignment_id, student_id, target=student_id)
     canonical = require_timestamp(timestamp)
-    submission = await ex.require_submission(assignment, student_id, canonical)
+    submission = work.submission(canonical)
     return FileTree(feedback_files(submission), gone="Submission not found"), submission.timestamp

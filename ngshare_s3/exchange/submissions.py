@@ -29,10 +29,10 @@ async def list_submissions(ex: Exchange, caller: Caller, course_id: str, assignm
 async def list_student_submissions(
     ex: Exchange, caller: Caller, course_id: str, assignment_id: str, student_id: str
 ) -> list[dict]:
-    standing = await ex.authorize_in_course(Action.LIST_STUDENT_SUBMISSIONS, caller, course_id, target=student_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
-    return listing(await ex.submissions_of(assignment, student_id))
+    work = await ex.student_work(
+        Action.LIST_STUDENT_SUBMISSIONS, caller, course_id, assignment_id, student_id, target=student_id
+    )
+    return listing(work.submissions)
 
 
 async def submit(ex: Exchange, caller: Caller, course_id: str, assignment_id: str, files: FilesField) -> str:
@@ -74,12 +74,10 @@ async def get_submission(
 ) -> tuple[FileTree, str]:
     """The latest submission, or the one with that timestamp (parsed like feedback's; an
     unreadable timestamp simply matches nothing)."""
-    standing = await ex.authorize_in_course(Action.GET_SUBMISSION, caller, course_id)
-    assignment = await ex.require_assignment(course_id, assignment_id)
-    await ex.require_member(course_id, student_id, standing)
+    work = await ex.student_work(Action.GET_SUBMISSION, caller, course_id, assignment_id, student_id)
     wanted = timestamps.parse_timestamp(timestamp) if timestamp else None
     if timestamp and wanted is None:
         raise NotFound("Submission not found")
-    submission = await ex.require_submission(assignment, student_id, wanted)
+    submission = work.submission(wanted)
     await ex.record(caller, "collect submission", course_id, assignment_id, student_id, timestamp=submission.timestamp)
     return FileTree(submission_files(submission), gone="Submission not found"), submission.timestamp

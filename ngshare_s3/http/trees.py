@@ -10,11 +10,12 @@ so it is built once per process and kept in the release cache (release_cache.py)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import struct
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 
 import pybase64
 from aiohttp import web
@@ -65,24 +66,29 @@ def escaped_base64_size(size: int) -> int:
 
 async def escaped_base64_blocks(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     """escaped_base64 of a stream, a block at a time: whatever size the chunks, lines break
-    where encodebytes breaks them, and no byte is copied more than once on the way."""
+    where encodebytes breaks them, and no byte is copied more than once on the way. The
+    stream is closed when this is, so a body left unread lets go of its connection at once."""
     carry = bytearray()
-    async for chunk in chunks:
-        view = memoryview(chunk)
+    try:
+        async for chunk in chunks:
+            view = memoryview(chunk)
+            if carry:
+                taken = BLOCK_BYTES - len(carry)
+                carry += view[:taken]
+                view = view[taken:]
+                if len(carry) < BLOCK_BYTES:
+                    continue
+                yield escaped_base64(carry)
+                carry = bytearray()
+            whole = len(view) - len(view) % BLOCK_BYTES
+            for start in range(0, whole, BLOCK_BYTES):
+                yield escaped_base64(view[start : start + BLOCK_BYTES])
+            carry += view[whole:]
         if carry:
-            taken = BLOCK_BYTES - len(carry)
-            carry += view[:taken]
-            view = view[taken:]
-            if len(carry) < BLOCK_BYTES:
-                continue
             yield escaped_base64(carry)
-            carry = bytearray()
-        whole = len(view) - len(view) % BLOCK_BYTES
-        for start in range(0, whole, BLOCK_BYTES):
-            yield escaped_base64(view[start : start + BLOCK_BYTES])
-        carry += view[whole:]
-    if carry:
-        yield escaped_base64(carry)
+    finally:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()
 
 
 def listing(files: tuple[StoredFile, ...]) -> list[dict[str, str]]:
@@ -110,25 +116,46 @@ def answer_size(tree: FileTree, fields: dict) -> int:
     return size
 
 
+async def _first_block(body: AsyncIterator[bytes]) -> bytes:
+    return await anext(body, b"")
+
+
 async def answer_pieces(exchange: Exchange, tree: FileTree, fields: dict) -> AsyncIterator[bytes]:
     """The JSON answer carrying the tree, piece by piece. The first block of the first body is
     read before the first piece, so a tree already gone raises NotFound before anything is
-    sent."""
+    sent. While one body is sent, the next one's first block is already being read: the store's
+    answer time overlaps the sending instead of adding to it, and one block ahead keeps the
+    memory a download holds bounded whatever the tree."""
     bodies = [escaped_base64_blocks(exchange.read(tree, f)) for f in tree.files]
+    ahead: asyncio.Task[bytes] | None = None
     try:
         first = await anext(bodies[0], b"") if bodies else b""
         yield _head(fields)
         for index, (f, body) in enumerate(zip(tree.files, bodies)):
+            if index + 1 < len(bodies):
+                ahead = asyncio.ensure_future(_first_block(bodies[index + 1]))
             yield _opening(index, f)
-            if index == 0:
-                yield first
+            yield first
             async for block in body:
                 yield block
             yield FILE_END
+            if ahead is not None:
+                first, ahead = await ahead, None
         yield TREE_END
     finally:
+        if ahead is not None:
+            await _abandon(ahead)
         for body in bodies:
             await body.aclose()
+
+
+async def _abandon(task: asyncio.Task) -> None:
+    """Stop a read ahead nobody will use, and wait until it has let go of its body (a body
+    being read cannot be closed); its failure, if any, has no one left to hear of it."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 async def send_tree(

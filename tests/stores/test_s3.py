@@ -160,6 +160,30 @@ async def test_small_body_goes_up_in_one_request(server: S3Server, store: S3Obje
     assert head["ETag"].strip('"') == md5(data)
 
 
+@pytest.mark.parametrize("size", [0, 1000, CHUNK_SIZE, 2 * CHUNK_SIZE + 5])
+async def test_a_read_takes_one_trip_to_a_thread_per_chunk_and_keeps_its_connection(
+    server: S3Server, store: S3ObjectStore, size: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request and its first chunk share a trip; the read ends at the announced length,
+    without a trip for the empty read that would say so, and the connection is reused."""
+    data = os.urandom(size)
+    await store.put("f", chunks_of(data), md5(data))
+    assert await read_all(store.get("f")) == data  # the pool holds a connection now
+    trips: list[Any] = []
+    call = store._call
+
+    async def counted(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        trips.append(function)
+        return await call(function, *args, **kwargs)
+
+    store._call = counted  # type: ignore[method-assign]
+    with caplog.at_level("DEBUG", logger="urllib3.connectionpool"):
+        assert await read_all(store.get("f")) == data
+        assert await read_all(store.get("f")) == data
+    assert len(trips) == 2 * max(1, -(-size // CHUNK_SIZE))
+    assert not [r for r in caplog.records if "Starting new HTTP connection" in r.getMessage()]
+
+
 async def test_metadata_is_stored_percent_encoded(server: S3Server, store: S3ObjectStore) -> None:
     """What a console or another client shows: ASCII headers, readable where safe."""
     about = {"path": "notes/résumé ü.txt", "other": "50% & more ", "uploader": "ann@example.org"}

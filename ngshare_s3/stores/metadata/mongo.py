@@ -16,6 +16,7 @@ member at the same moment (say a role change and a name change) may keep only on
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
@@ -456,10 +457,15 @@ class MongoMetadataStore(MetadataStore):
 
     async def _with_feedback(self, query: dict[str, str], documents: list[dict[str, Any]]) -> list[Submission]:
         """Attach to each submission its newest feedback version."""
+        newest = await self._newest_feedback_of(query)
+        return [_submission_from(d, newest.get(_key_of(d))) for d in documents]
+
+    async def _newest_feedback_of(self, query: dict[str, str]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+        """The newest feedback version of each submission the query matches, by its key."""
         newest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         async for f in self._db.feedback.find(query).sort("version", ASCENDING):
             newest[_key_of(f)] = f
-        return [_submission_from(d, newest.get(_key_of(d))) for d in documents]
+        return newest
 
     @translated
     async def list_submissions(
@@ -468,8 +474,11 @@ class MongoMetadataStore(MetadataStore):
         query = {"course_id": course_id, "assignment_id": assignment_id}
         if student_id is not None:
             query["student_id"] = student_id
-        documents = [d async for d in self._db.submissions.find(query).sort(OLDEST_FIRST)]
-        return await self._with_feedback(query, documents)
+        # Both reads at once: the feedback of submissions that were not found is never used.
+        documents, newest = await asyncio.gather(
+            self._db.submissions.find(query).sort(OLDEST_FIRST).to_list(), self._newest_feedback_of(query)
+        )
+        return [_submission_from(d, newest.get(_key_of(d))) for d in documents]
 
     @translated
     async def get_submission(
@@ -510,10 +519,14 @@ class MongoMetadataStore(MetadataStore):
         feedback: Feedback,
     ) -> tuple[bool, Feedback | None]:
         key = _submission_key(course_id, assignment_id, student_id, timestamp)
-        if await self._db.submissions.find_one(key) is None:
+        submission, newest = await asyncio.gather(
+            self._db.submissions.find_one(key, {"_id": 1}), self._newest_feedback(key)
+        )
+        if submission is None:
             return False, None
-        for _ in range(FEEDBACK_ATTEMPTS):
-            newest = await self._newest_feedback(key)
+        for attempt in range(FEEDBACK_ATTEMPTS):
+            if attempt:
+                newest = await self._newest_feedback(key)
             version = 1 if newest is None else newest["version"] + 1
             try:
                 await self._insert_feedback(key, version, feedback)

@@ -371,20 +371,38 @@ class S3ObjectStore(ObjectStore):
             raise
 
     async def get(self, key: str) -> AsyncIterator[bytes]:
+        """The body in chunks. The request and the first chunk are one trip to a thread, and
+        reading stops at the announced length, so a body of one chunk costs one trip, not three
+        (the connection goes back to the pool once its last byte is read)."""
         name = self._name(key)
         try:
-            response = await self._call(self._client.get_object, Bucket=self.bucket, Key=name)
+            stream, left, chunk = await self._call(self._open, name)
         except botocore.exceptions.ClientError as e:
             if _error_code(e) in ("NoSuchKey", "404"):
                 raise ObjectNotFound(key) from None
             raise
-        stream = response["Body"]
         try:
-            while chunk := await self._call(stream.read, CHUNK_SIZE):
+            while chunk:
                 yield chunk
+                if left is not None:
+                    left -= len(chunk)
+                    if left <= 0:
+                        break
+                # Until the announced length has come: a body cut short raises (botocore checks).
+                chunk = await self._call(stream.read, CHUNK_SIZE)
         finally:
             # Only closes the socket (no request), so it is safe here even while finalizing.
             stream.close()
+
+    def _open(self, name: str) -> tuple[Any, int | None, bytes]:
+        """GetObject and the body's first chunk: the stream, the bytes it announces, the chunk."""
+        response = self._client.get_object(Bucket=self.bucket, Key=name)
+        stream = response["Body"]
+        try:
+            return stream, response.get("ContentLength"), stream.read(CHUNK_SIZE)
+        except BaseException:
+            stream.close()
+            raise
 
     async def metadata(self, key: str) -> dict[str, str]:
         name = self._name(key)
