@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from ..stores.errors import ChecksumMismatch, ObjectNotFound
 from ..stores.metadata.base import Assignment, Event, FileRecord, Member, MetadataStore, Submission
-from ..stores.objects.base import ObjectStore
+from ..stores.objects.base import NewObject, ObjectStore
 from . import timestamps
 from .errors import ExchangeError, NotFound, Unavailable, translated
 from .files import UploadedFile
@@ -21,7 +21,6 @@ from .stored import FileTree, Provenance, StoredFile, stored_files
 
 log = logging.getLogger(__name__)
 
-PARALLEL_UPLOADS = 8
 HEALTH_CHECK_TIMEOUT = 5.0
 
 T = TypeVar("T")
@@ -166,23 +165,20 @@ class Exchange:
         """Upload every body before any metadata points at them; on failure remove what landed."""
         records = tuple(FileRecord(f.path, f.md5, f.size) for f in files)
         targets = stored_files(prefix, records)
-        limit = asyncio.Semaphore(PARALLEL_UPLOADS)
-
-        async def upload(target: StoredFile, file: UploadedFile, record: FileRecord) -> None:
-            async with limit:
-                await self.objects.put(target.key, file.chunks(), target.md5, provenance.describe(record))
-
-        uploads = (upload(t, f, r) for t, f, r in zip(targets, files, records))
-        results = await asyncio.gather(*uploads, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
+        objects = [
+            NewObject(target.key, file.chunks(), target.md5, provenance.describe(record))
+            for target, file, record in zip(targets, files, records)
+        ]
+        try:
+            await self.objects.put_many(objects)
+        except Exception as failure:
             try:
                 await self.discard(targets)
             except Exception as error:  # the upload's own failure is what the caller must hear of
                 log.warning("%d objects of a failed upload left for fsck to remove: %s", len(targets), error, exc_info=error)
-            if isinstance(failures[0], ChecksumMismatch):
-                raise ExchangeError("Upload corrupted in transit; nothing was stored") from failures[0]
-            raise failures[0]
+            if isinstance(failure, ChecksumMismatch):
+                raise ExchangeError("Upload corrupted in transit; nothing was stored") from failure
+            raise
         return records
 
     async def discard(self, files: Iterable[StoredFile]) -> None:

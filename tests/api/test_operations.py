@@ -99,9 +99,9 @@ async def test_access_log_and_metrics(tmp_path, fake_hub, http):
     assert value(found, "ngshare_s3_request_bytes_total", route=SUBMIT_ROUTE) >= 2 * submitted_body
     assert value(found, "ngshare_s3_response_bytes_total", route=SUBMIT_ROUTE) > 0
     assert value(found, "ngshare_s3_uploads_in_flight") == 0
-    # One file per release and per submission went to the file storage, each commit to the database.
+    # One tree per release and per submission went to the file storage, each commit to the database.
     store_calls = "ngshare_s3_store_call_duration_seconds_count"
-    assert value(found, store_calls, store="storage", operation="put") == 3
+    assert value(found, store_calls, store="storage", operation="put_many") == 3
     assert value(found, store_calls, store="database", operation="create_submission") == 2
     assert value(found, store_calls, store="database", operation="create_assignment") == 1
     # Three people called; the Hub was asked once for each, the cache answered the rest.

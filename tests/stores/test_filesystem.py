@@ -12,7 +12,7 @@ import pytest
 
 from ngshare_s3.stores import open_object_store
 from ngshare_s3.stores.errors import ChecksumMismatch, StoreConfigError, StoreUnavailable
-from ngshare_s3.stores.objects.base import CHUNK_SIZE, chunks_of, read_all
+from ngshare_s3.stores.objects.base import CHUNK_SIZE, NewObject, chunks_of, read_all
 from ngshare_s3.stores.objects.filesystem import TEMP_FOLDER, FilesystemObjectStore
 
 
@@ -197,3 +197,50 @@ async def test_ping_fails_when_the_root_is_gone(store: FilesystemObjectStore) ->
         await store.ping()
     with pytest.raises(StoreUnavailable):
         await store.put("a", chunks_of(b"x"), md5(b"x"))
+
+
+class SyncLog:
+    """What os.fsync was called on, by path, in order (the calls themselves still happen)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.synced: list[str] = []
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to name a descriptor")
+async def test_a_tree_is_durable_with_each_folder_synced_once(
+    store: FilesystemObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = store.root
+    await store.put("courses/c/first", chunks_of(b"made earlier"), md5(b"made earlier"))
+    log = SyncLog(monkeypatch)
+    tree = {f"courses/c/s/{n:04d}/file": bytes([n]) * 5000 for n in range(4)}
+    await store.put_many([NewObject(key, chunks_of(data), md5(data)) for key, data in tree.items()])
+
+    bodies = [p for p in log.synced if p.startswith(os.path.join(root, TEMP_FOLDER) + os.sep)]
+    folders = [p for p in log.synced if p not in bodies]
+    assert len(bodies) == len(tree), "every body is synced, before its rename (while in the temporary folder)"
+    assert log.synced[: len(bodies)] == bodies, "bodies are synced before any folder"
+    # Each folder that gained an entry, once: the file's own folders, the folder that gained
+    # them, and the existing folder that gained that one. Folders that gained nothing are left.
+    gained = {os.path.join(root, "courses/c/s", f"{n:04d}") for n in range(4)}
+    gained |= {os.path.join(root, "courses/c/s"), os.path.join(root, "courses/c")}
+    assert sorted(folders) == sorted(gained)
+    assert folders.index(os.path.join(root, "courses/c/s")) > folders.index(os.path.join(root, "courses/c/s/0000"))
+    for key, data in tree.items():
+        assert (Path(root) / key).read_bytes() == data
+
+
+async def test_a_tree_with_one_bad_body_stores_none_of_it(store: FilesystemObjectStore) -> None:
+    good = b"good" * 1000
+    objects = [NewObject(f"t/{n:04d}/good", chunks_of(good), md5(good)) for n in range(3)]
+    objects.append(NewObject("t/0003/bad", chunks_of(b"body"), md5(b"other body")))
+    with pytest.raises(ChecksumMismatch):
+        await store.put_many(objects)
+    assert files_under(Path(store.root)) == [], "no object moved into place, no temporary file left"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ngshare_s3.stores.errors import ChecksumMismatch, ObjectNotFound
-from ngshare_s3.stores.objects.base import CHUNK_SIZE, ObjectStore, chunks_of, read_all
+from ngshare_s3.stores.objects.base import CHUNK_SIZE, NewObject, ObjectStore, chunks_of, read_all
 
 PREFIX = "courses/c/assignments/a/release/r1/"
 
@@ -264,3 +264,29 @@ async def test_delete_with_a_bad_key_deletes_nothing(object_store: ObjectStore) 
     with pytest.raises(ValueError):
         await object_store.delete(["a/b", "../a/b"])  # refused as a whole, before touching anything
     assert await keys(object_store) == ["a/b"]
+
+
+async def test_put_many_stores_every_object_of_a_tree(object_store: ObjectStore) -> None:
+    tree = {PREFIX + f"{n:04d}/file{n}": bytes([n]) * (1000 * n) for n in range(5)}
+    tree[PREFIX + "0005/big"] = hashlib.sha256(b"big").digest() * ((CHUNK_SIZE + 99) // 32)
+    await object_store.put_many([NewObject(key, chunks_of(data), md5(data)) for key, data in tree.items()])
+    assert await keys(object_store) == sorted(tree)
+    for key, data in tree.items():
+        assert await read_all(object_store.get(key)) == data
+
+
+async def test_put_many_raises_the_failure_once_no_put_is_left_in_flight(object_store: ObjectStore) -> None:
+    good = b"good body"
+    objects = [NewObject(PREFIX + f"{n:04d}/good", chunks_of(good), md5(good)) for n in range(3)]
+    objects.insert(1, NewObject(PREFIX + "0009/bad", chunks_of(b"body"), md5(b"other body")))
+    with pytest.raises(ChecksumMismatch):
+        await object_store.put_many(objects)
+    with pytest.raises(ObjectNotFound):
+        await read_all(object_store.get(PREFIX + "0009/bad"))
+    # Whatever else landed is whole, and can be removed at once: nothing is still being written.
+    landed = await keys(object_store)
+    assert set(landed) <= {o.key for o in objects if o.key.endswith("good")}
+    for key in landed:
+        assert await read_all(object_store.get(key)) == good
+    await object_store.delete(landed)
+    assert await keys(object_store) == []

@@ -11,10 +11,11 @@ is stored percent-encoded UTF-8; the encoding lives here, once, for every backen
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, unquote
 
@@ -29,6 +30,18 @@ METADATA_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 EDGE_SPACES = re.compile(r"^ +| +$")
 
 NO_METADATA: Mapping[str, str] = {}
+
+PARALLEL_PUTS = 8  # puts of one put_many in flight at once
+
+
+@dataclass(frozen=True)
+class NewObject:
+    """One object of a put_many: what put() takes."""
+
+    key: str
+    body: AsyncIterable[bytes]
+    md5: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,23 @@ class ObjectStore(ABC):
     ) -> None:
         """Store a whole object with its metadata, atomically: readers see all of it or none.
         A backend that keeps no metadata ignores it."""
+
+    async def put_many(self, objects: Sequence[NewObject]) -> None:
+        """Store several objects, each as put() would, PARALLEL_PUTS at a time: a file tree,
+        whose objects must all be durable before a record points at them. If one fails, the
+        first failure is raised once no put is in flight any more; the others may have been
+        stored, and it is the caller's to remove them. A backend may make the tree durable in
+        fewer steps than one object at a time."""
+        limit = asyncio.Semaphore(PARALLEL_PUTS)
+
+        async def put(new: NewObject) -> None:
+            async with limit:
+                await self.put(new.key, new.body, new.md5, new.metadata)
+
+        results = await asyncio.gather(*(put(new) for new in objects), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     @abstractmethod
     async def metadata(self, key: str) -> dict[str, str]:

@@ -12,12 +12,22 @@ import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import BinaryIO
 
 from ..errors import ChecksumMismatch, ObjectNotFound, StoreConfigError, StoreRefused, StoreUnavailable
-from .base import CHUNK_SIZE, NO_METADATA, ObjectInfo, ObjectStore, encode_metadata, key_segments, prefix_segments
+from .base import (
+    CHUNK_SIZE,
+    NO_METADATA,
+    PARALLEL_PUTS,
+    NewObject,
+    ObjectInfo,
+    ObjectStore,
+    encode_metadata,
+    key_segments,
+    prefix_segments,
+)
 
 TEMP_FOLDER = ".tmp"
 
@@ -37,7 +47,8 @@ def _outside_temp_folder(segments: list[str], key: str) -> list[str]:
     return segments
 
 
-def _fsync_folder(path: str) -> None:
+def _fsync(path: str) -> None:
+    """Sync a folder, or a file written and closed earlier, through a descriptor of its own."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -118,50 +129,79 @@ class FilesystemObjectStore(ObjectStore):
         """The metadata is not kept: nobody browses this folder in an object console, and the
         database already records everything it would say. It is checked all the same, so a
         put that one backend refuses is refused by every backend."""
-        encode_metadata(metadata)
-        path = self._path(key)
+        await self.put_many([NewObject(key, body, md5, metadata)])
+
+    async def put_many(self, objects: Sequence[NewObject]) -> None:
+        """Each body goes to a temporary file, checked against its MD5; once all are written,
+        one pass makes the tree durable: every file synced, renamed into place, and then each
+        folder that gained an entry synced once, however many files it gained. Nothing is moved
+        into place unless every body was whole, so a failed tree leaves no object behind."""
+        for new in objects:  # refused before anything is written
+            encode_metadata(new.metadata)
+        paths = [self._path(new.key) for new in objects]
+        temps: list[str] = []
+        limit = asyncio.Semaphore(PARALLEL_PUTS)
+
+        async def write(new: NewObject) -> str:
+            async with limit:
+                return await self._write_temporary(new, temps)
+
         try:
-            fd, temp = await asyncio.to_thread(tempfile.mkstemp, dir=self._temp)
+            written = await asyncio.gather(*(write(new) for new in objects), return_exceptions=True)
+            for result in written:
+                if isinstance(result, BaseException):
+                    raise result
+            await asyncio.to_thread(self._make_durable, list(zip(written, paths)))  # type: ignore[arg-type]
         except OSError as e:
-            raise self._failure(e) from e
-        try:
-            with os.fdopen(fd, "wb") as file:
-                digest = hashlib.md5()
-                async for chunk in body:
-                    await asyncio.to_thread(_write_chunk, file, digest, chunk)
-                if digest.hexdigest() != md5.lower():
-                    raise ChecksumMismatch(f"{key}: body MD5 {digest.hexdigest()}, expected {md5}")
-                await asyncio.to_thread(self._flush, file)
-            await asyncio.to_thread(self._move_into_place, temp, path)
-        except OSError as e:
-            await asyncio.to_thread(self._remove_quietly, temp)
+            await asyncio.to_thread(self._remove_all_quietly, temps)
             if e.errno in UNAVAILABLE_ERRNOS | REFUSED_ERRNOS:
                 raise self._failure(e) from e
             raise
         except BaseException:
-            await asyncio.to_thread(self._remove_quietly, temp)
+            await asyncio.to_thread(self._remove_all_quietly, temps)
             raise
 
-    @staticmethod
-    def _flush(file: BinaryIO) -> None:
-        file.flush()
-        os.fsync(file.fileno())
+    async def _write_temporary(self, new: NewObject, temps: list[str]) -> str:
+        """The body in a temporary file of its own (listed in `temps` as soon as it exists),
+        written but not yet synced."""
+        fd, temp = await asyncio.to_thread(tempfile.mkstemp, dir=self._temp)
+        temps.append(temp)
+        with os.fdopen(fd, "wb") as file:
+            digest = hashlib.md5()
+            async for chunk in new.body:
+                await asyncio.to_thread(_write_chunk, file, digest, chunk)
+            if digest.hexdigest() != new.md5.lower():
+                raise ChecksumMismatch(f"{new.key}: body MD5 {digest.hexdigest()}, expected {new.md5}")
+        return temp
 
-    def _move_into_place(self, temp: str, path: str) -> None:
-        """Rename the finished file to its key, then make the rename itself durable."""
+    def _make_durable(self, moves: list[tuple[str, str]]) -> None:
+        """Sync every body, then rename each into place, then sync each folder that gained an
+        entry (a file, or a folder made for one) once, deepest first; when this returns, the
+        whole tree survives a crash."""
+        for temp, _ in moves:
+            _fsync(temp)
+        changed: set[str] = set()
+        for temp, path in moves:
+            for made in self._move_into_place(temp, path):
+                changed.add(os.path.dirname(made))
+            changed.add(os.path.dirname(path))
+        for folder in sorted(changed, key=lambda f: f.count(os.sep), reverse=True):
+            _fsync(folder)
+
+    def _move_into_place(self, temp: str, path: str) -> list[str]:
+        """Rename the finished file to its key; return the folders made for it."""
         folder = os.path.dirname(path)
+        made: list[str] = []
         for attempt in range(MAKEDIRS_ATTEMPTS):
-            created = self._make_folders(folder)
+            made += self._make_folders(folder)
             try:
                 os.replace(temp, path)
-                break
+                return made
             except FileNotFoundError:
                 # A concurrent delete removed the folder after we made it; make it again.
                 if attempt == MAKEDIRS_ATTEMPTS - 1:
                     raise
-        for made in created:
-            _fsync_folder(os.path.dirname(made))
-        _fsync_folder(folder)
+        return made
 
     def _make_folders(self, folder: str) -> list[str]:
         """Create folder and missing parents; return the ones created, so they can be synced."""
@@ -179,6 +219,11 @@ class FilesystemObjectStore(ObjectStore):
                 # A concurrent delete pruned a parent made a moment ago.
                 os.makedirs(path, exist_ok=True)
         return missing
+
+    @classmethod
+    def _remove_all_quietly(cls, paths: list[str]) -> None:
+        for path in paths:
+            cls._remove_quietly(path)
 
     @staticmethod
     def _remove_quietly(path: str) -> None:
