@@ -1,9 +1,13 @@
 """Several worker processes on one port, so that the service uses every CPU it is given.
 
-The process started (the supervisor) binds the listening sockets once and forks the workers. Each
+The process started (the supervisor) binds the listening sockets and forks the workers. Each
 worker builds the application and opens its stores after the fork, so no connection or thread of
-a store crosses a fork, and serves the sockets it inherited: the kernel hands each new connection
-to one of them. SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a
+a store crosses a fork, and serves the sockets it inherited. The main port has one socket per
+worker (SO_REUSEPORT), among which the kernel spreads new connections evenly; on one shared
+socket, whichever worker woke first would accept a whole burst of them (asyncio accepts up to
+its backlog at once), leaving the other workers idle while its requests queue. A worker's
+socket stays open in the supervisor, so connections that reach it while its worker is being
+replaced wait for the replacement. SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a
 single process does; the supervisor exits once they all have. A worker that dies is replaced, but
 one that cannot start (it exits with STARTUP_FAILURE, e.g. its database cannot be opened) stops
 them all, since its replacement would fail the same way. A worker whose supervisor was killed
@@ -39,62 +43,72 @@ BACKLOG = 128  # aiohttp's own default
 
 @dataclass(frozen=True)
 class Listeners:
-    """The sockets every worker serves: the main port, and the metrics port if it has one."""
+    """The sockets one worker serves: its own on the main port, and the metrics port's (shared
+    by all: it sees little traffic) if there is one."""
 
     main: socket.socket
     metrics: socket.socket | None = None
 
-    def close(self) -> None:
-        self.main.close()
-        if self.metrics is not None:
-            self.metrics.close()
 
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (SO_REUSEADDR set, as aiohttp sets it)."""
+def bind(host: str, port: int, *, share_port: bool = False) -> socket.socket:
+    """A listening socket on host:port (SO_REUSEADDR set, as aiohttp sets it); with
+    `share_port`, one of a group of sockets on the same port (SO_REUSEPORT)."""
     try:
         family, _, _, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
-        return socket.create_server(address, family=family, backlog=BACKLOG)
+        return socket.create_server(address, family=family, backlog=BACKLOG, reuse_port=share_port)
     except OSError as error:
         raise SettingsError(f"cannot listen on {host}:{port}: {error.strerror}") from error
 
 
-def supervise(settings: Settings, run_worker: Callable[[Listeners], int]) -> int:
-    """Serve with `settings.workers` processes, each running `run_worker` on the shared sockets
-    and returning its exit status, until SIGTERM or SIGINT. The supervisor's exit status."""
-    main = bind(settings.host, settings.port)
+def bind_all(settings: Settings) -> list[socket.socket]:
+    """The main port's socket of every worker, then the metrics port's; all closed on failure."""
+    sockets = [bind(settings.host, settings.port, share_port=True)]
     try:
-        extra = None if settings.metrics_port is None else bind(settings.host, settings.metrics_port)
+        port = sockets[0].getsockname()[1]  # the port chosen, when asked for port 0
+        sockets += [bind(settings.host, port, share_port=True) for _ in range(settings.workers - 1)]
+        if settings.metrics_port is not None:
+            sockets.append(bind(settings.host, settings.metrics_port))
     except SettingsError:
-        main.close()
+        for listening in sockets:
+            listening.close()
         raise
-    listeners = Listeners(main, extra)
+    return sockets
+
+
+def supervise(settings: Settings, run_worker: Callable[[Listeners], int]) -> int:
+    """Serve with `settings.workers` processes, each running `run_worker` on its sockets and
+    returning its exit status, until SIGTERM or SIGINT. The supervisor's exit status."""
+    sockets = bind_all(settings)
+    mains, extra = sockets[: settings.workers], sockets[settings.workers :]
     folder = tempfile.mkdtemp(prefix="ngshare-s3-metrics-")
     try:
         metrics.share_between_processes(folder)
-        return Supervisor(settings.workers, listeners, run_worker).run()
+        return Supervisor([Listeners(main, *extra) for main in mains], sockets, run_worker).run()
     finally:
-        listeners.close()
+        for listening in sockets:
+            listening.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 class Supervisor:
-    def __init__(self, count: int, listeners: Listeners, run_worker: Callable[[Listeners], int]):
-        self.count = count
-        self.listeners = listeners
+    def __init__(self, slots: list[Listeners], sockets: list[socket.socket],
+                 run_worker: Callable[[Listeners], int]):
+        self.slots = slots  # one per worker: what the worker in that slot serves
+        self.sockets = sockets  # all of them, to close when stopping
         self.run_worker = run_worker
         self.started_at: dict[int, float] = {}  # pid → monotonic time, of every live worker
+        self.slot_of: dict[int, Listeners] = {}  # pid → its slot
         self.stopping = False
         self.previous_handlers: dict[int, object] = {}
 
     def run(self) -> int:
         self.previous_handlers = {signum: signal.signal(signum, self.stop) for signum in STOP_SIGNALS}
         try:
-            for _ in range(self.count):
-                self.start()
-            log.info("Started %d worker processes: %s", self.count, " ".join(map(str, self.started_at)))
+            for slot in self.slots:
+                self.start(slot)
+            log.info("Started %d worker processes: %s", len(self.slots), " ".join(map(str, self.started_at)))
             return self.watch()
         finally:
             for signum, handler in self.previous_handlers.items():
@@ -106,6 +120,7 @@ class Supervisor:
         while self.started_at:
             pid, wait_status = os.wait()  # a signal runs stop() meanwhile, and the wait goes on
             lived = time.monotonic() - self.started_at.pop(pid, 0.0)
+            slot = self.slot_of.pop(pid, None)
             metrics.worker_stopped(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if code == STARTUP_FAILURE:
@@ -121,12 +136,13 @@ class Supervisor:
                 log.error("Worker %d exited unexpectedly with %s; starting another", pid, describe(code))
                 if lived < RESTART_DELAY:
                     time.sleep(RESTART_DELAY)
-                self.start()
+                if slot is not None:
+                    self.start(slot)
         if status == 0:
             log.info("Every worker has stopped")
         return status
 
-    def start(self) -> None:
+    def start(self, slot: Listeners) -> None:
         # Stop signals wait until the new worker is in started_at, so none misses them.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
@@ -134,20 +150,25 @@ class Supervisor:
                 return
             pid = os.fork()
             if pid == 0:
-                self.work()
+                self.work(slot)
             self.started_at[pid] = time.monotonic()
+            self.slot_of[pid] = slot
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
-    def work(self) -> NoReturn:
-        """In a new worker: serve, then exit without running the supervisor's clean-up."""
+    def work(self, slot: Listeners) -> NoReturn:
+        """In a new worker: serve its slot's sockets (closing its copies of the others'), then
+        exit without running the supervisor's clean-up."""
         code = 1
         try:
             for signum, handler in self.previous_handlers.items():
                 signal.signal(signum, handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             stop_without(os.getppid())
-            code = self.run_worker(self.listeners)
+            for listening in self.sockets:
+                if listening not in (slot.main, slot.metrics):
+                    listening.close()
+            code = self.run_worker(slot)
         except BaseException:
             log.exception("Worker %d failed", os.getpid())
         finally:
@@ -160,7 +181,8 @@ class Supervisor:
         at once, so the port refuses connections as soon as the workers have stopped listening."""
         if not self.stopping:
             self.stopping = True
-            self.listeners.close()
+            for listening in self.sockets:
+                listening.close()
         for pid in list(self.started_at):
             try:
                 os.kill(pid, signum)

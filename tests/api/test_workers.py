@@ -10,10 +10,12 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import types
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 
 from .processes import base_url, free_port, start_server, wait_until_healthy
@@ -145,6 +147,38 @@ async def test_both_workers_answer_share_the_stores_and_metrics_sum_over_them(tm
     finally:
         assert server.stop() == 0
     assert server.log_text().count('"Stopped"') == 2
+
+
+async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path, fake_hub, http):
+    """Each worker has its own socket on the port, so a burst reaches all of them rather than
+    the one that happened to wake first (which would then hold all of it)."""
+    server = Server(tmp_path, fake_hub.url)
+    connections: list[socket.socket] = []
+    try:
+        await wait_until_healthy(http, base_url(server.port), server.process)
+        workers = await until_workers(server, 2)
+        for _ in range(40):  # each request left unfinished keeps its connection with its worker
+            connection = socket.create_connection(("127.0.0.1", server.port))
+            connection.sendall(b"GET /services/ngshare/healthz HTTP/1.1\r\n")
+            connections.append(connection)
+        held = await until_connections_accepted(server.port, workers, len(connections))
+        assert min(held.values()) >= 10, held
+    finally:
+        for connection in connections:
+            connection.close()
+        assert server.stop() == 0
+
+
+async def until_connections_accepted(port: int, workers: set[int], count: int) -> dict[int, int]:
+    """How many connections to `port` each worker holds, once they hold `count` in all."""
+    for _ in range(200):
+        held = {pid: sum(1 for c in psutil.Process(pid).net_connections("tcp")
+                         if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+                for pid in workers}
+        if sum(held.values()) >= count:
+            return held
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the workers accepted {held} of {count} connections")
 
 
 async def test_sigterm_drains_every_worker_and_lets_an_upload_finish(tmp_path, fake_hub, http):
