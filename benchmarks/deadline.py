@@ -1296,7 +1296,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--server", choices=["ngshare_s3", "ngshare"], help="server under test")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("NGSHARE_JSON", "NGSHARE_S3_JSON"),
-                        help="print two runs' --json side by side as markdown, with ratios, and exit")
+                        help="print two runs' --json side by side as markdown, with ratios, and exit; either may be "
+                             "several runs of one server, comma-separated, compared by their medians")
     parser.add_argument("--backend", choices=["embedded", "mongodb-postgres+minio"], default="embedded",
                         help="ngshare_s3's backends: SQLite + folder, or FerretDB on PostgreSQL + MinIO "
                              "started here (ngshare always runs on its SQLite + folder)")

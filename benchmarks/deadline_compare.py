@@ -2,11 +2,16 @@
 tables ready for benchmarks/README.md, with the ratios the targets are stated in.
 
 Usage: .venv/bin/python benchmarks/deadline.py --compare ngshare.json ngshare_s3.json
+
+Either side may name several runs of one server, separated by commas: each number of a scenario
+is then the median over those runs, so that one run disturbed by other work on the machine does
+not decide a ratio; errors and wrong answers are added up over the runs.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +33,25 @@ def is_big(name: str) -> bool:
 BIG_GROWTH_TARGET_MB = 100
 
 
-def load(path: Path) -> dict[str, Any]:
-    run = json.loads(Path(path).read_text())
+ADDED_UP = ("errors", "wrong")
+
+
+def load(paths: Path | str) -> dict[str, Any]:
+    """One run, or the median of several (`a.json,b.json`)."""
+    runs = [json.loads(Path(path).read_text()) for path in str(paths).split(",") if path]
+    run = runs[0]
+    run["runs"] = len(runs)
+    for phase in run["phases"]:
+        same = [p for other in runs for p in other["phases"] if p["phase"] == phase["phase"]]
+        for key, value in phase.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values = [p[key] for p in same if key in p]
+                if key in ADDED_UP:
+                    phase[key] = sum(values)
+                elif all(isinstance(v, int) for v in values):  # counts stay whole numbers
+                    phase[key] = statistics.median_low(values)
+                else:
+                    phase[key] = statistics.median(values)
     run["by_phase"] = {phase["phase"]: phase for phase in run["phases"]}
     return run
 
@@ -102,7 +124,8 @@ def ratio_cell(name: str, old_run: dict[str, Any], new_run: dict[str, Any]) -> t
 
 def describe(run: dict[str, Any]) -> str:
     info = run["info"]
-    return f"{info['server']} on {info.get('backend', 'embedded')}"
+    runs = f" (median of {run['runs']} runs)" if run.get("runs", 1) > 1 else ""
+    return f"{info['server']} on {info.get('backend', 'embedded')}{runs}"
 
 
 def compare(old_path: Path, new_path: Path) -> str:

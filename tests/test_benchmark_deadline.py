@@ -52,6 +52,9 @@ def test_a_small_deadline_runs_every_scenario_and_compares(tmp_path: Path) -> No
     table = run("--compare", str(numbers), str(numbers), timeout=30)
     assert table.returncode == 0, table.stderr
     assert "| fetch storm |" in table.stdout and "1.00× req/s" in table.stdout
+    medians = run("--compare", f"{numbers},{numbers}", str(numbers), timeout=30)
+    assert medians.returncode == 0, medians.stderr
+    assert "(median of 2 runs)" in medians.stdout and "1.00× req/s" in medians.stdout
 
 
 def test_answers_too_big_for_memory_are_checked_as_they_arrive() -> None:
