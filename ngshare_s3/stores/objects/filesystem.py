@@ -175,9 +175,11 @@ class FilesystemObjectStore(ObjectStore):
         return temp
 
     def _make_durable(self, moves: list[tuple[str, str]]) -> None:
-        """Sync every body, then rename each into place, then sync each folder that gained an
-        entry (a file, or a folder made for one) once, deepest first; when this returns, the
-        whole tree survives a crash."""
+        """Sync every body, then rename each into place, then sync once, deepest first, each
+        folder that gained an entry (a file, or a folder made for one) and every folder above
+        it up to the store's root: another tree may have made one of those a moment ago and not
+        yet synced it, and a folder with nothing new syncs in microseconds. When this returns,
+        the whole tree survives a crash."""
         for temp, _ in moves:
             _fsync(temp)
         changed: set[str] = set()
@@ -185,6 +187,10 @@ class FilesystemObjectStore(ObjectStore):
             for made in self._move_into_place(temp, path):
                 changed.add(os.path.dirname(made))
             changed.add(os.path.dirname(path))
+        for folder in list(changed):
+            while folder != self.root:
+                folder = os.path.dirname(folder)
+                changed.add(folder)
         for folder in sorted(changed, key=lambda f: f.count(os.sep), reverse=True):
             _fsync(folder)
 
