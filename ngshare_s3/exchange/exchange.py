@@ -136,8 +136,8 @@ class Exchange:
         self, action: Action, caller: Caller, course_id: str, assignment_id: str, student_id: str,
         target: str | None = None,
     ) -> StudentWork:
-        """authorize_in_course, require_assignment, require_member and submissions_of in one
-        round trip to the database: the reads depend on none of each other's answers, so they
+        """authorize_in_course, require_assignment, the student's membership and submissions_of
+        in one round trip to the database: the reads depend on none of each other's answers, so they
         are sent together, and the checks then run on their answers in the order they always
         did (the same answer, the same error). What a failed check read is never shown."""
         own = not caller.is_admin and caller.name == student_id
