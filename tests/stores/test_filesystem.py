@@ -246,3 +246,23 @@ async def test_a_tree_with_one_bad_body_stores_none_of_it(store: FilesystemObjec
     with pytest.raises(ChecksumMismatch):
         await store.put_many(objects)
     assert files_under(Path(store.root)) == [], "no object moved into place, no temporary file left"
+
+
+@pytest.mark.parametrize("size", [0, 1000, CHUNK_SIZE, 2 * CHUNK_SIZE + 5])
+async def test_a_read_takes_one_trip_to_a_thread_per_chunk(
+    store: FilesystemObjectStore, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Opening shares a trip with the first chunk, and the read ends at the file's size
+    without a trip for the empty read that would say so, nor one for closing."""
+    data = os.urandom(size)
+    await store.put("f", chunks_of(data), md5(data))
+    trips: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(function, /, *args, **kwargs):
+        trips.append(function)
+        return await to_thread(function, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    assert await read_all(store.get("f")) == data
+    assert len(trips) == max(1, -(-size // CHUNK_SIZE))

@@ -238,23 +238,36 @@ class FilesystemObjectStore(ObjectStore):
         except FileNotFoundError:
             pass
 
-    def _open_for_reading(self, path: str, key: str) -> BinaryIO:
+    def _open_for_reading(self, path: str, key: str) -> tuple[BinaryIO, int, bytes]:
+        """The open file, its size and its first chunk."""
         try:
-            return open(path, "rb")
+            file = open(path, "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             self._check_folder()
             raise ObjectNotFound(key) from None
         except OSError as e:
             raise self._failure(e) from e
+        try:
+            return file, os.fstat(file.fileno()).st_size, _read_chunk(file)
+        except BaseException:
+            file.close()
+            raise
 
     async def get(self, key: str) -> AsyncIterator[bytes]:
+        """The body in chunks. Opening and the first chunk are one trip to a thread, and reading
+        stops at the size the file had when opened (an object never changes once in place), so
+        a body of one chunk costs one trip, not four."""
         path = self._path(key)
-        file = await asyncio.to_thread(self._open_for_reading, path, key)
+        file, left, chunk = await asyncio.to_thread(self._open_for_reading, path, key)
         try:
-            while chunk := await asyncio.to_thread(_read_chunk, file):
+            while chunk:
                 yield chunk
+                left -= len(chunk)
+                if left <= 0:
+                    break
+                chunk = await asyncio.to_thread(_read_chunk, file)
         finally:
-            await asyncio.to_thread(file.close)
+            file.close()  # opened for reading: closing writes nothing back, so it does not block
 
     async def metadata(self, key: str) -> dict[str, str]:
         """None is kept (see put); the object must exist all the same."""
