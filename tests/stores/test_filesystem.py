@@ -158,12 +158,11 @@ async def test_put_remakes_a_folder_pruned_just_before_the_rename(
     make_folders = store._make_folders
     pruned = []
 
-    def make_then_lose(folder: str) -> list[str]:
-        created = make_folders(folder)
+    def make_then_lose(folder: str) -> None:
+        make_folders(folder)
         if not pruned:
             pruned.append(folder)
             shutil.rmtree(Path(store.root, "c"))
-        return created
 
     monkeypatch.setattr(store, "_make_folders", make_then_lose)
     await store.put("c/a/1/new", chunks_of(b"new"), md5(b"new"))

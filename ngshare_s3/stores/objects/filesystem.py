@@ -176,41 +176,39 @@ class FilesystemObjectStore(ObjectStore):
 
     def _make_durable(self, moves: list[tuple[str, str]]) -> None:
         """Sync every body, then rename each into place, then sync once, deepest first, each
-        folder that gained an entry (a file, or a folder made for one) and every folder above
-        it up to the store's root: another tree may have made one of those a moment ago and not
-        yet synced it, and a folder with nothing new syncs in microseconds. When this returns,
+        file's folder and every folder above it up to the store's root: that covers the
+        folders made for the files, and folders another tree may have made a moment ago and
+        not yet synced (a folder with nothing new syncs in microseconds). When this returns,
         the whole tree survives a crash."""
         for temp, _ in moves:
             _fsync(temp)
-        changed: set[str] = set()
+        folders: set[str] = set()
         for temp, path in moves:
-            for made in self._move_into_place(temp, path):
-                changed.add(os.path.dirname(made))
-            changed.add(os.path.dirname(path))
-        for folder in list(changed):
-            while folder != self.root:
+            self._move_into_place(temp, path)
+            folder = os.path.dirname(path)
+            while folder not in folders:
+                folders.add(folder)
+                if folder == self.root:
+                    break
                 folder = os.path.dirname(folder)
-                changed.add(folder)
-        for folder in sorted(changed, key=lambda f: f.count(os.sep), reverse=True):
+        for folder in sorted(folders, key=lambda f: f.count(os.sep), reverse=True):
             _fsync(folder)
 
-    def _move_into_place(self, temp: str, path: str) -> list[str]:
-        """Rename the finished file to its key; return the folders made for it."""
+    def _move_into_place(self, temp: str, path: str) -> None:
+        """Rename the finished file to its key, making its folders as needed."""
         folder = os.path.dirname(path)
-        made: list[str] = []
         for attempt in range(MAKEDIRS_ATTEMPTS):
-            made += self._make_folders(folder)
+            self._make_folders(folder)
             try:
                 os.replace(temp, path)
-                return made
+                return
             except FileNotFoundError:
                 # A concurrent delete removed the folder after we made it; make it again.
                 if attempt == MAKEDIRS_ATTEMPTS - 1:
                     raise
-        return made
 
-    def _make_folders(self, folder: str) -> list[str]:
-        """Create folder and missing parents; return the ones created, so they can be synced."""
+    def _make_folders(self, folder: str) -> None:
+        """Create folder and missing parents."""
         missing = []
         current = folder
         while current != self.root and not os.path.isdir(current):
@@ -224,7 +222,6 @@ class FilesystemObjectStore(ObjectStore):
             except FileNotFoundError:
                 # A concurrent delete pruned a parent made a moment ago.
                 os.makedirs(path, exist_ok=True)
-        return missing
 
     @classmethod
     def _remove_all_quietly(cls, paths: list[str]) -> None:
