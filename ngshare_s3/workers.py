@@ -7,11 +7,13 @@ worker (SO_REUSEPORT), among which the kernel spreads new connections evenly; on
 socket, whichever worker woke first would accept a whole burst of them (asyncio accepts up to
 its backlog at once), leaving the other workers idle while its requests queue. A worker's
 socket stays open in the supervisor, so connections that reach it while its worker is being
-replaced wait for the replacement. SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a
-single process does; the supervisor exits once they all have. A worker that dies is replaced, but
-one that cannot start (it exits with STARTUP_FAILURE, e.g. its database cannot be opened) stops
-them all, since its replacement would fail the same way. A worker whose supervisor was killed
-outright (SIGKILL) stops as after SIGTERM rather than serve on alone."""
+replaced wait for the replacement.
+
+SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a single process
+does; the supervisor exits once they all have. A worker that dies is replaced, but one that
+cannot start (it exits with STARTUP_FAILURE, e.g. its database cannot be opened) stops them all,
+since its replacement would fail the same way. A worker whose supervisor was killed outright
+(SIGKILL) stops as after SIGTERM rather than serve on alone."""
 
 from __future__ import annotations
 
