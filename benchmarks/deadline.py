@@ -1021,16 +1021,18 @@ class Benchmark:
                        form=bodies.submission_form(INSTRUCTOR, course.release))
 
     async def fetch(self, phase: Phase, api: Exchange, course: Course) -> None:
-        """The students are shared out among the client processes, and so is the concurrency."""
+        """The students are shared out among the client processes, and so is the concurrency
+        (no more processes than either: each gets at least one student and one in flight)."""
         stats = phase.op("fetch assignment")
-        shares = [(course.students[index::len(self.clients)],
-                   self.args.concurrency // len(self.clients) + (index < self.args.concurrency % len(self.clients)))
-                  for index in range(len(self.clients))]
+        count = min(len(self.clients), self.args.concurrency, len(course.students))
+        shares = [(course.students[index::count],
+                   self.args.concurrency // count + (index < self.args.concurrency % count))
+                  for index in range(count)]
         loop = asyncio.get_running_loop()
         results = await asyncio.gather(*(
             loop.run_in_executor(client, fetch_release_in_a_process, self.server.base, students, concurrency,
                                  course.release_expected, self.args.request_timeout)
-            for client, (students, concurrency) in zip(self.clients, shares) if students and concurrency))
+            for client, (students, concurrency) in zip(self.clients, shares)))
         for share, checked, cpu_seconds in results:
             stats.latencies += share.latencies
             stats.errors.update(share.errors)

@@ -30,7 +30,9 @@ def run(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 def test_a_small_deadline_runs_every_scenario_and_compares(tmp_path: Path) -> None:
     numbers = tmp_path / "run.json"
-    result = run("--server", "ngshare_s3", "--students", "3", "--concurrency", "2", "--notebooks", "2",
+    # More client processes than requests in flight: every student still fetches.
+    result = run("--server", "ngshare_s3", "--students", "3", "--concurrency", "2", "--client-processes", "3",
+                 "--notebooks", "2",
                  "--notebook-kb", "20", "--data-kb", "40", "--feedback-kb", "5", "--big-mb", "2",
                  "--big-encodings", "urlencoded,multipart", "--lag-interval-ms", "5", "--many-files", "3",
                  "--many-file-kb", "16", "--json", str(numbers))
