@@ -98,6 +98,12 @@ async def until_workers(server: Server, count: int, gone: frozenset[int] = froze
     raise AssertionError(f"expected {count} workers, not {sorted(gone)}; found {sorted(server.workers())}")
 
 
+async def serving(server: Server, http: aiohttp.ClientSession) -> set[int]:
+    """The two workers, once the service answers its health check."""
+    await wait_until_healthy(http, base_url(server.port), server.process)
+    return await until_workers(server, 2)
+
+
 async def until_logged(server: Server, route: str, count: int) -> list[int]:
     """The pids of the access lines for `route` once all `count` requests are logged."""
     for _ in range(200):
@@ -125,8 +131,7 @@ async def list_courses_until_both_workers_answered(api: Api, server: Server, wor
 async def test_both_workers_answer_share_the_stores_and_metrics_sum_over_them(tmp_path, fake_hub, http):
     server = Server(tmp_path, fake_hub.url)
     try:
-        await wait_until_healthy(http, base_url(server.port), server.process)
-        workers = await until_workers(server, 2)
+        workers = await serving(server, http)
         api = new_api(server, fake_hub)
         try:
             await api.create_course(COURSE, [INSTRUCTOR], [STUDENT])
@@ -155,8 +160,7 @@ async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path, fake_
     server = Server(tmp_path, fake_hub.url)
     connections: list[socket.socket] = []
     try:
-        await wait_until_healthy(http, base_url(server.port), server.process)
-        workers = await until_workers(server, 2)
+        workers = await serving(server, http)
         for _ in range(40):  # each request left unfinished keeps its connection with its worker
             connection = socket.create_connection(("127.0.0.1", server.port))
             connection.sendall(b"GET /services/ngshare/healthz HTTP/1.1\r\n")
@@ -183,8 +187,7 @@ async def until_connections_accepted(port: int, workers: set[int], count: int) -
 
 async def test_sigterm_drains_every_worker_and_lets_an_upload_finish(tmp_path, fake_hub, http):
     server = Server(tmp_path, fake_hub.url, "--grace-period", "20")
-    await wait_until_healthy(http, base_url(server.port), server.process)
-    workers = await until_workers(server, 2)
+    workers = await serving(server, http)
     api = new_api(server, fake_hub)
     try:
         await api.create_course(COURSE, [INSTRUCTOR], [STUDENT])
@@ -213,8 +216,7 @@ async def test_sigterm_drains_every_worker_and_lets_an_upload_finish(tmp_path, f
 async def test_a_killed_worker_is_replaced_and_its_counts_are_kept(tmp_path, fake_hub, http):
     server = Server(tmp_path, fake_hub.url)
     try:
-        await wait_until_healthy(http, base_url(server.port), server.process)
-        workers = await until_workers(server, 2)
+        workers = await serving(server, http)
         api = new_api(server, fake_hub)
         try:
             await api.create_course(COURSE, [INSTRUCTOR], [STUDENT])
@@ -255,8 +257,7 @@ async def test_a_worker_that_cannot_open_its_store_stops_the_service(tmp_path, f
 async def test_workers_stop_when_the_supervisor_is_killed(tmp_path, fake_hub, http):
     server = Server(tmp_path, fake_hub.url)
     try:
-        await wait_until_healthy(http, base_url(server.port), server.process)
-        workers = await until_workers(server, 2)
+        workers = await serving(server, http)
     finally:
         server.process.kill()
         server.process.wait()
