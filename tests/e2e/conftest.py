@@ -397,6 +397,7 @@ class ExchangeUser:
     home: Path
     hub: JupyterHub
     transcript: list[CommandResult]
+    programs: Path = VENV_BIN  # the bin folder of the environment nbgrader runs from
 
     def environment(self) -> dict[str, str]:
         """What a single-user server gives nbgrader: the user's name and token, their own home."""
@@ -410,7 +411,7 @@ class ExchangeUser:
             USER=self.name,
             JUPYTERHUB_USER=self.name,
             JUPYTERHUB_API_TOKEN=self.token,
-            PATH=os.pathsep.join([str(VENV_BIN), env.get('PATH', '')]),
+            PATH=os.pathsep.join([str(self.programs), env.get('PATH', '')]),
             PYDEVD_DISABLE_FILE_VALIDATION='1',
         )
         return env
@@ -432,10 +433,10 @@ class ExchangeUser:
         return result
 
     def nbgrader(self, *args: str) -> CommandResult:
-        return self.run(str(VENV_BIN / 'nbgrader'), *args)
+        return self.run(str(self.programs / 'nbgrader'), *args)
 
     def course_management(self, *args: str) -> CommandResult:
-        return self.run(str(VENV_BIN / 'ngshare-course-management'), *args)
+        return self.run(str(self.programs / 'ngshare-course-management'), *args)
 
     def api(self, method: str, route: str, **kwargs) -> requests.Response:
         """Call the exchange API directly with this user's token, as ngshare_exchange does."""
@@ -494,11 +495,16 @@ PEOPLE = {
 
 
 def make_classroom(
-    hub: JupyterHub, people: dict[str, str], homes: Path, configure: Callable[[Path, str], None] | None = None
+    hub: JupyterHub,
+    people: dict[str, str],
+    homes: Path,
+    configure: Callable[[Path, str], None] | None = None,
+    programs: Path = VENV_BIN,
 ) -> Classroom:
     """Hub users (created through the Hub REST API), each with a token and a home folder that
     `configure(home, course_id)` prepares; by default an nbgrader_config.py pointing at the
-    service behind the Hub's public proxy and naming the course `people` gives them."""
+    service behind the Hub's public proxy and naming the course `people` gives them. Their
+    nbgrader runs from the environment whose bin folder is `programs`."""
     hub.create_users(list(people))
     transcript: list[CommandResult] = []
     users = {}
@@ -511,7 +517,7 @@ def make_classroom(
             write_nbgrader_config(home, hub.exchange_url, course_id)
         else:
             configure(home, course_id)
-        users[name] = ExchangeUser(name, token, home, hub, transcript)
+        users[name] = ExchangeUser(name, token, home, hub, transcript, programs)
     return Classroom(hub, users, transcript)
 
 

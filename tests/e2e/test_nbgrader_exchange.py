@@ -10,132 +10,43 @@ skipped.
 
 from __future__ import annotations
 
-import base64
 import csv
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from .course_story import (
+    COURSE,
+    OTHER_COURSE,
+    ASSIGNMENT,
+    NOTEBOOK,
+    STUDENTS_CSV,
+    INSTRUCTOR_NAMES,
+    CORRECT_ANSWER,
+    WRONG_ANSWER,
+    PARTIAL_ANSWER,
+    MAX_SCORE,
+    PARTIAL_SCORE,
+    ps1_source_notebook,
+    solution_source,
+    submit,
+    decoded,
+    feedback_score,
+    html_files,
+)
+
 pytestmark = pytest.mark.steps
-
-COURSE = 'course101'
-OTHER_COURSE = 'course202'
-ASSIGNMENT = 'ps1'
-NOTEBOOK = f'{ASSIGNMENT}.ipynb'
-SOLUTION_CELL = 'square'
-
-STUDENTS_CSV = [
-    {'student_id': 'student1', 'first_name': 'Ada', 'last_name': 'Lovelace', 'email': 'ada@example.edu'},
-    {'student_id': 'student2', 'first_name': 'Alan', 'last_name': 'Turing', 'email': 'alan@example.edu'},
-]
-INSTRUCTOR_NAMES = {'first_name': 'Grace', 'last_name': 'Hopper', 'email': 'grace@example.edu'}
-
-# Answers to the one solution cell. The tests are worth 1 + 2 points: square(2) == 4 (1 point),
-# square(3) == 9 and square(-4) == 16 (2 points).
-CORRECT_ANSWER = 'def square(x):\n    return x * x\n'
-WRONG_ANSWER = 'def square(x):\n    return 0\n'
-PARTIAL_ANSWER = 'def square(x):\n    return x + x\n'  # right for 2 only
-MAX_SCORE = 3.0
-PARTIAL_SCORE = 1.0
 
 # What ngshare_exchange logs when a call to the service did not succeed; it does not always
 # change nbgrader's exit status, so successful steps must not print any of these.
 EXCHANGE_ERRORS = ('ngshare service returned', 'returned failure', 'An error occurred')
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-def nbgrader_cell(source: str, cell_type: str = 'code', **nbgrader) -> nbformat.NotebookNode:
-    make = nbformat.v4.new_code_cell if cell_type == 'code' else nbformat.v4.new_markdown_cell
-    cell = make(source)
-    cell.metadata['nbgrader'] = {'schema_version': 3, **nbgrader}
-    return cell
-
-
-def ps1_source_notebook() -> nbformat.NotebookNode:
-    """A small real assignment: one answer cell and two autograded test cells."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell('Write `square(x)`, which returns `x` times `x`.'),
-        nbgrader_cell(
-            'def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION\n',
-            grade=False, solution=True, locked=False, grade_id=SOLUTION_CELL,
-        ),
-        nbgrader_cell(
-            'assert square(2) == 4',
-            grade=True, solution=False, locked=True, points=1, grade_id='test_square_of_two',
-        ),
-        nbgrader_cell(
-            'assert square(3) == 9\nassert square(-4) == 16',
-            grade=True, solution=False, locked=True, points=2, grade_id='test_square_of_others',
-        ),
-    ]
-    return notebook
-
-
-def solution_source(notebook: Path | bytes) -> str:
-    """The answer cell's source, from a notebook file or a notebook's bytes."""
-    if isinstance(notebook, Path):
-        notebook = notebook.read_bytes()
-    notebook = nbformat.reads(notebook.decode(), as_version=4)
-    (cell,) = [c for c in notebook.cells if c.metadata.get('nbgrader', {}).get('grade_id') == SOLUTION_CELL]
-    return cell.source
-
-
-def answer_assignment(student, answer: str) -> None:
-    """Edit the fetched notebook the way a student does in the notebook editor."""
-    path = student.home / ASSIGNMENT / NOTEBOOK
-    notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if cell.metadata.get('nbgrader', {}).get('grade_id') == SOLUTION_CELL:
-            cell.source = answer
-    nbformat.write(notebook, path)
-
-
 def assert_succeeded(result) -> None:
     assert result.returncode == 0, str(result)
     for error in EXCHANGE_ERRORS:
         assert error not in result.output, str(result)
-
-
-def cached_submissions(student) -> list[str]:
-    """Timestamps of the student's submissions, from ngshare_exchange's local submission cache."""
-    cache = student.home / '.local' / 'share' / 'jupyter' / 'nbgrader_cache' / COURSE
-    prefix = f'{student.name}+{ASSIGNMENT}+'
-    return sorted(p.name[len(prefix):] for p in cache.glob(prefix + '*')) if cache.is_dir() else []
-
-
-def submit(student, answer: str) -> str:
-    """Answer, run `nbgrader submit`, and return the timestamp the service gave the submission."""
-    before = set(cached_submissions(student))
-    answer_assignment(student, answer)
-    result = student.nbgrader('submit', ASSIGNMENT)
-    assert_succeeded(result)
-    (timestamp,) = set(cached_submissions(student)) - before
-    assert f'Submitted as: {COURSE} {ASSIGNMENT} {timestamp}' in result.output
-    return timestamp
-
-
-def decoded(files: list[dict]) -> dict[str, bytes]:
-    return {f['path']: base64.b64decode(f['content']) for f in files}
-
-
-def feedback_score(html_path: Path) -> tuple[float, float]:
-    """The notebook's total as nbgrader's feedback page states it: 'ps1 (Score: X / Y)'."""
-    html = html_path.read_text()
-    match = re.search(rf'<h4>{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)</h4>', html)
-    assert match, f'no score heading in {html_path}'
-    return float(match.group(1)), float(match.group(2))
-
-
-def html_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob('*.html'))
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,9 +138,9 @@ def test_3_students_list_fetch_and_submit(classroom):
         result = student.nbgrader('list')
         assert f'{COURSE} {ASSIGNMENT} (already downloaded)' in result.output, str(result)
 
-    first = submit(student1, WRONG_ANSWER)
-    latest = submit(student1, CORRECT_ANSWER)
-    partial = submit(student2, PARTIAL_ANSWER)
+    first = submit(student1, WRONG_ANSWER, assert_succeeded)
+    latest = submit(student1, CORRECT_ANSWER, assert_succeeded)
+    partial = submit(student2, PARTIAL_ANSWER, assert_succeeded)
     assert first < latest, 'a later submission must get a later timestamp'
     classroom.facts.update(
         {'student1 first': first, 'student1 latest': latest, 'student2 latest': partial}
