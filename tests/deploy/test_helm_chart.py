@@ -618,22 +618,20 @@ def test_z2jh_snippet_fits_z2jh_4_schema() -> None:
 
 
 def test_z2jh_snippet_nbgrader_config_uses_the_exchange_through_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JUPYTERHUB_USER", "student1")
     from traitlets.config import Config
 
-    import ngshare_exchange
+    monkeypatch.syspath_prepend(str(kube_tools.REPOSITORY / "client"))
+    import ngshare_s3_exchange
 
-    # configureExchange sets the URL on the plugin's class: put it back after the test.
-    monkeypatch.setattr(ngshare_exchange.Exchange, "_ngshare_url", ngshare_exchange.Exchange.__dict__["_ngshare_url"])
     entry = z2jh.values()["singleuser"]["extraFiles"]["nbgrader-config"]
     assert entry["mountPath"] == "/etc/jupyter/nbgrader_config.py"
     config = Config()
     exec(compile(entry["stringData"], "nbgrader_config.py", "exec"), {"get_config": lambda: config})
-    assert config.ExchangeFactory.exchange is ngshare_exchange.Exchange
-    assert config.ExchangeFactory.submit is ngshare_exchange.ExchangeSubmit
-    assert ngshare_exchange.Exchange._ngshare_url == "http://proxy-public/services/ngshare"
+    assert config.ExchangeFactory.exchange == "ngshare_s3_exchange.Exchange"
+    assert config.ExchangeFactory.submit == "ngshare_s3_exchange.ExchangeSubmit"
+    exchange = ngshare_s3_exchange.Exchange(config=config)
+    assert exchange.service_url() == "http://proxy-public/services/ngshare/"
     assert config.CourseDirectory.course_id == "*"
-
 
 
 def test_kubernetes_guide_quotes_the_z2jh_snippet_verbatim() -> None:
