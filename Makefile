@@ -5,14 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install servers test demo clean
+.PHONY: install servers clients test demo clean
 
-install: $(VENV)/.installed node_modules/.installed servers
+install: $(VENV)/.installed node_modules/.installed servers clients
 
 # MinIO and FerretDB for the tests, and helm and kubeconform for the chart checks, built with Go
 # once per pinned version (see tests/servers.py).
 servers: $(VENV)/.installed
 	$(PY) tests/servers.py build
+
+# The exchange client in client/, installed with nbgrader 0.9 and with nbgrader 0.8 into a
+# virtualenv each under .cache/clients/, rebuilt when their pins or the client's pyproject.toml
+# change (see tests/clients.py).
+clients: $(VENV)/.installed
+	$(PY) tests/clients.py build
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
