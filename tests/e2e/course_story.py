@@ -89,7 +89,18 @@ def cached_submissions(student) -> list[str]:
     return sorted(p.name[len(prefix):] for p in cache.glob(prefix + '*')) if cache.is_dir() else []
 
 
-def submit(student, answer: str, assert_succeeded) -> str:
+# What the exchange plugins print when a call to the service did not succeed: ngshare_exchange
+# logs these and may still exit 0; ngshare-s3-exchange exits non-zero with a CRITICAL line.
+EXCHANGE_ERRORS = ('ngshare service returned', 'returned failure', 'An error occurred', '| CRITICAL]', 'Traceback')
+
+
+def assert_succeeded(result) -> None:
+    assert result.returncode == 0, str(result)
+    for error in EXCHANGE_ERRORS:
+        assert error not in result.output, str(result)
+
+
+def submit(student, answer: str) -> str:
     """Answer, run `nbgrader submit`, and return the timestamp the service gave the submission."""
     before = set(cached_submissions(student))
     answer_assignment(student, answer)

@@ -35,6 +35,7 @@ from .course_story import (
     PARTIAL_SCORE,
     STUDENTS_CSV,
     WRONG_ANSWER,
+    assert_succeeded,
     cached_submissions,
     decoded,
     feedback_score,
@@ -86,11 +87,6 @@ def classroom(client_environment, jupyterhub, tmp_path_factory) -> Classroom:
     return make_classroom(
         jupyterhub, PEOPLE, tmp_path_factory.mktemp('homes'), write_client_config(jupyterhub.exchange_url), programs
     )
-
-
-def assert_succeeded(result) -> None:
-    assert result.returncode == 0, str(result)
-    assert 'CRITICAL' not in result.output and 'Traceback' not in result.output, str(result)
 
 
 def assert_failed(result, message: str) -> None:
@@ -177,9 +173,9 @@ def test_3_students_list_fetch_and_submit(classroom):
         result = student.nbgrader('fetch_assignment', ASSIGNMENT)
         assert_failed(result, 'You already have a copy of the assignment')
 
-    first = submit(student1, WRONG_ANSWER, assert_succeeded)
-    latest = submit(student1, CORRECT_ANSWER, assert_succeeded)
-    partial = submit(student2, PARTIAL_ANSWER, assert_succeeded)
+    first = submit(student1, WRONG_ANSWER)
+    latest = submit(student1, CORRECT_ANSWER)
+    partial = submit(student2, PARTIAL_ANSWER)
     assert first < latest
     classroom.facts.update({'student1 first': first, 'student1 latest': latest, 'student2 latest': partial})
 
