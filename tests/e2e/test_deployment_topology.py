@@ -8,8 +8,9 @@ What runs, as in a cluster where Zero to JupyterHub and the ngshare-s3 chart are
 - a real JupyterHub and configurable-http-proxy whose services and roles are what z2jh makes of
   the documented values snippet k8s/z2jh-values.yaml (see z2jh.py), with the service's URL
   pointed at the balancer instead of the cluster's DNS name;
-- users whose nbgrader configuration is the snippet's own nbgrader_config.py for user pods,
-  naming the exchange behind the public proxy (`http://proxy-public/services/ngshare` there).
+- users whose nbgrader, 0.9 with ngshare-s3-exchange as in the snippet's user image, reads the
+  snippet's own nbgrader_config.py for user pods, naming the exchange behind the public proxy
+  (`http://proxy-public/services/ngshare/` there).
 
 The story: courses set up, an assignment released and fetched; while every student submits at
 once, the replica that is receiving a submission gets SIGTERM. No nbgrader command may fail,
@@ -38,7 +39,8 @@ import requests
 from servers import S3Server
 
 from . import chart
-from . import test_nbgrader_exchange as course
+from . import client_envs
+from . import course_story as course
 from .conftest import (
     ADMIN_SERVICE,
     COMMAND_TIMEOUT,
@@ -71,6 +73,8 @@ from .z2jh import (
 pytestmark = pytest.mark.steps
 
 Z2JH_VALUES = REPO_ROOT / 'k8s' / 'z2jh-values.yaml'
+# The user image the snippet describes: nbgrader 0.9 with ngshare-s3-exchange.
+USER_ENVIRONMENT = 'nbgrader-0.9'
 # Where user pods reach the proxy: z2jh's public proxy Service.
 PROXY_PUBLIC = 'http://proxy-public'
 
@@ -238,7 +242,9 @@ def deployment(tmp_path_factory, mongodb, minio_server):
 @pytest.fixture(scope='module')
 def classroom(deployment, tmp_path_factory) -> Classroom:
     configure = user_configuration(deployment.values, deployment.hub.public_url)
-    return make_classroom(deployment.hub, PEOPLE, tmp_path_factory.mktemp('homes'), configure)
+    return make_classroom(
+        deployment.hub, PEOPLE, tmp_path_factory.mktemp('homes'), configure, client_envs.programs(USER_ENVIRONMENT)
+    )
 
 
 def server_errors(deployment: Deployment, since: float = 0.0) -> list[tuple[int, bytes]]:
@@ -324,7 +330,7 @@ def test_3_instructor_releases_and_students_fetch(classroom):
     course.assert_succeeded(instructor.nbgrader('generate_assignment', course.ASSIGNMENT))
     result = instructor.nbgrader('release_assignment', course.ASSIGNMENT)
     course.assert_succeeded(result)
-    assert f'Successfully released {course.ASSIGNMENT}' in result.output, str(result)
+    assert f'Released as: {course.COURSE} {course.ASSIGNMENT}' in result.output, str(result)
     released = (instructor.home / 'release' / course.ASSIGNMENT / course.NOTEBOOK).read_bytes()
 
     for name in STUDENTS:
