@@ -30,7 +30,7 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     def fail(self, msg):
         self.log.fatal(msg)
-        raise ListingFailed(msg)
+        raise ListingFailed(msg) from None  # the message says it all; the panel shows the traceback
 
     # -- which courses and assignments ---------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import re
+
 import requests
 from nbgrader.exchange.abc.exchange import ExchangeError
 
@@ -44,7 +46,7 @@ class ExchangeService:
                 f'The exchange at {self.url} did not answer {what} within {self.timeout[1]:g} s.'
             ) from None
         except requests.RequestException as error:
-            raise ServiceError(f'The exchange at {self.url} cannot be reached ({what}): {error}') from None
+            raise ServiceError(f'The exchange at {self.url} cannot be reached ({what}): {reason(error)}') from None
         try:
             body = response.json()
         except ValueError:
@@ -58,3 +60,10 @@ class ExchangeService:
             message = body.get('message') or 'no reason given'
             raise ServiceError(f'The exchange refused {what}: {message} (HTTP {response.status_code})')
         return body
+
+
+def reason(error: requests.RequestException) -> str:
+    """The operating system's words for a failed connection ('Connection refused'), which
+    requests buries in several layers of wrapped exceptions; else the whole text."""
+    found = re.findall(r'\[Errno -?\d+\] ([^\'")]+)', str(error))
+    return found[-1].strip() if found else str(error)
