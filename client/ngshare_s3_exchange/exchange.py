@@ -21,6 +21,11 @@ KUBERNETES_URL = 'http://proxy-public/services/ngshare/'
 WILDCARDS = set('*?[')
 
 
+def one_or_none(value: str):
+    """A single course, assignment or student id, or None for nothing or a wildcard."""
+    return value if value and not WILDCARDS & set(value) else None
+
+
 class Exchange(ABCExchange):
     """nbgrader's exchange, kept by an ngshare or ngshare_s3 service instead of a shared folder."""
 
@@ -104,18 +109,18 @@ class Exchange(ABCExchange):
 
     def one_course(self) -> str:
         """The course this operation works on; a wildcard or nothing is refused, by name."""
-        course_id = self.coursedir.course_id
-        if not course_id or WILDCARDS & set(course_id):
+        course_id = one_or_none(self.coursedir.course_id)
+        if not course_id:
             self.fail(
-                f'This needs one course, not {course_id or "none"!r}: pass --course COURSE or set '
-                'c.CourseDirectory.course_id in nbgrader_config.py.'
+                f'This needs one course, not {self.coursedir.course_id or "none"!r}: pass --course COURSE or '
+                'set c.CourseDirectory.course_id in nbgrader_config.py.'
             )
         return course_id
 
     def one_assignment(self) -> str:
-        assignment_id = self.coursedir.assignment_id
-        if not assignment_id or WILDCARDS & set(assignment_id):
-            self.fail(f'This needs one assignment, not {assignment_id or "none"!r}.')
+        assignment_id = one_or_none(self.coursedir.assignment_id)
+        if not assignment_id:
+            self.fail(f'This needs one assignment, not {self.coursedir.assignment_id or "none"!r}.')
         return assignment_id
 
     def assignment_folder(self, course_id: str, assignment_id: str) -> Path:

@@ -1,10 +1,9 @@
 import hashlib
-import os
 from pathlib import Path
 
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 
-from .exchange import WILDCARDS, Exchange
+from .exchange import Exchange, one_or_none
 from .trees import notebook_names
 
 
@@ -12,11 +11,6 @@ class ListingFailed(RuntimeError):
     """A listing that could not be made. nbgrader's Assignments panel shows the text of other
     errors but replaces that of an ExchangeError with a note about a shared folder, so listings
     fail with this one and the panel shows what the exchange said."""
-
-
-def one_or_none(value: str):
-    """A single course, assignment or student id, or None for nothing or a wildcard."""
-    return value if value and not WILDCARDS & set(value) else None
 
 
 def md5_of(path: Path) -> str:
@@ -41,7 +35,7 @@ class ExchangeList(Exchange, ABCExchangeList):
 
     def assignments_of(self, course_id: str) -> list:
         released = self.api('GET', f'/assignments/{course_id}')['assignments']
-        wanted = self.coursedir.assignment_id
+        wanted = one_or_none(self.coursedir.assignment_id)
         return [a for a in released if not wanted or a == wanted]
 
     def released(self) -> list:
@@ -84,22 +78,16 @@ class ExchangeList(Exchange, ABCExchangeList):
                 yield course_id, submission['student_id'], assignment_id, submission['timestamp'], notebooks
 
     def cached_submissions(self):
-        """The same, for the copies this user's submit kept in the submission cache."""
-        cache = Path(self.cache)
-        wanted = one_or_none(self.coursedir.course_id)
-        courses = [wanted] if wanted else sorted(os.listdir(cache)) if cache.is_dir() else []
-        for course_id in courses:
-            if not (cache / course_id).is_dir():
-                continue
-            for copy in sorted((cache / course_id).iterdir()):
-                parts = copy.name.split('+')
-                if len(parts) != 3 or not copy.is_dir():
-                    continue
+        """The same, for the copies this user's submit kept in the submission cache:
+        <cache>/<course>/<student>+<assignment>+<timestamp>/."""
+        course = one_or_none(self.coursedir.course_id) or '*'
+        assignment = one_or_none(self.coursedir.assignment_id) or '*'
+        for copy in sorted(Path(self.cache).glob(f'{course}/*+{assignment}+*')):
+            parts = copy.name.rsplit('+', 2)
+            if copy.is_dir() and len(parts) == 3:
                 student, assignment_id, timestamp = parts
-                if self.coursedir.assignment_id and assignment_id != self.coursedir.assignment_id:
-                    continue
                 notebooks = sorted(path.stem for path in copy.glob('*.ipynb'))
-                yield course_id, student, assignment_id, timestamp, notebooks
+                yield copy.parent.name, student, assignment_id, timestamp, notebooks
 
     def submission_info(self, course_id, student, assignment_id, timestamp, notebooks) -> dict:
         feedback = self.api(
