@@ -16,7 +16,7 @@ servers: $(VENV)/.installed
 
 # The exchange client in client/, installed with nbgrader 0.9 and with nbgrader 0.8 into a
 # virtualenv each under .cache/clients/, rebuilt when their pins or the client's pyproject.toml
-# change (see tests/clients.py).
+# change, and the original ngshare 0.6.0 in one more (see tests/clients.py).
 clients: $(VENV)/.installed
 	$(PY) tests/clients.py build
 

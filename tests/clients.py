@@ -3,6 +3,8 @@ per supported nbgrader line under `.cache/clients/<name>/`, each holding the cli
 (installed editable) and the pinned Jupyter packages, resolved by pip with their dependencies
 and checked with `pip check`, as a user's `pip install` would leave them. None of them holds the
 service or its dependencies, so a client that imported anything of the server's would fail there.
+One more virtualenv, `.cache/clients/ngshare-0.6.0/`, holds the original ngshare 0.6.0 (without
+the client), which one client story runs as the Hub's service instead of ngshare_s3.
 
 Run `python tests/clients.py build` to build or reuse them; the Makefile's `install` target does.
 A virtualenv is rebuilt only when its pins, the client's pyproject.toml or the Python it is built
@@ -39,10 +41,12 @@ class ClientUnavailable(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class ClientEnvironment:
-    """A virtualenv with the client and `pins` (pip requirement strings) installed together."""
+    """A virtualenv with the client and `pins` (pip requirement strings) installed together, or
+    `pins` alone when `client` is false."""
 
     name: str
     pins: tuple[str, ...]
+    client: bool = True
 
     @property
     def folder(self) -> Path:
@@ -70,8 +74,10 @@ class ClientEnvironment:
         pyproject = CLIENT / "pyproject.toml"
         parts = {
             "pins": list(self.pins),
-            "client": str(CLIENT),
-            "pyproject": hashlib.sha256(pyproject.read_bytes()).hexdigest() if pyproject.exists() else None,
+            "client": str(CLIENT) if self.client else None,
+            "pyproject": hashlib.sha256(pyproject.read_bytes()).hexdigest()
+            if self.client and pyproject.exists()
+            else None,
             "python": base_python(),
             "python_version": sys.version,
         }
@@ -105,15 +111,21 @@ NBGRADER_0_8 = ClientEnvironment(
     ),
 )
 
+# The original ngshare, the other exchange the client is tested against. Under SQLAlchemy 2 its
+# releases answer success but store nothing, hence the cap.
+NGSHARE_0_6 = ClientEnvironment(name="ngshare-0.6.0", pins=("ngshare==0.6.0", "SQLAlchemy<2"), client=False)
+
+# The environments nbgrader runs from, and every environment `build` makes.
 ENVIRONMENTS = (NBGRADER_0_9, NBGRADER_0_8)
+ALL = (*ENVIRONMENTS, NGSHARE_0_6)
 
 
 def environment(name: str) -> ClientEnvironment:
     """The environment called `name`; a KeyError lists the names there are."""
-    for candidate in ENVIRONMENTS:
+    for candidate in ALL:
         if candidate.name == name:
             return candidate
-    raise KeyError(f"no client environment {name!r}; there are {', '.join(e.name for e in ENVIRONMENTS)}")
+    raise KeyError(f"no client environment {name!r}; there are {', '.join(e.name for e in ALL)}")
 
 
 def base_python() -> str:
@@ -150,15 +162,19 @@ def _lock(environment: ClientEnvironment) -> Iterator[None]:
 
 
 def _install(environment: ClientEnvironment) -> None:
-    """Makes a fresh virtualenv, installs the client and the pins with their dependencies, and
-    requires `pip check` to pass; the stamp is written only after all of that succeeded."""
-    if not (CLIENT / "pyproject.toml").exists():
+    """Makes a fresh virtualenv, installs the client (if wanted) and the pins with their
+    dependencies, and requires `pip check` to pass; the stamp is written only after all of that
+    succeeded."""
+    if environment.client and not (CLIENT / "pyproject.toml").exists():
         raise ClientUnavailable(f"there is no client to install: {CLIENT / 'pyproject.toml'} is missing")
     shutil.rmtree(environment.folder, ignore_errors=True)
     _run([base_python(), "-m", "venv", str(environment.folder)], "creating the virtualenv")
     pip = [str(environment.python), "-m", "pip"]
     _run([*pip, "install", "--quiet", "--upgrade", "pip"], "upgrading pip")
-    _run([*pip, "install", "--quiet", "-e", str(CLIENT), *environment.pins], "installing the client and pins")
+    if environment.client:
+        _run([*pip, "install", "--quiet", "-e", str(CLIENT), *environment.pins], "installing the client and pins")
+    else:
+        _run([*pip, "install", "--quiet", *environment.pins], "installing the pins")
     _run([*pip, "check"], "`pip check`")
     freeze = _run([*pip, "list", "--format=freeze"], "listing what was installed")
     (environment.folder / "installed.txt").write_text(freeze)
@@ -194,10 +210,10 @@ def main(arguments: list[str]) -> int:
     if arguments not in (["build"], ["build", "--require"]):
         print(f"usage: {Path(__file__).name} build [--require]", file=sys.stderr)
         return 2
-    for environment in ENVIRONMENTS:
+    for environment in ALL:
         print(f"{environment.name}: ", end="", flush=True)
         print(build(environment), flush=True)
-    missing = [environment.name for environment in ENVIRONMENTS if not environment.is_current()]
+    missing = [environment.name for environment in ALL if not environment.is_current()]
     return 1 if missing and "--require" in arguments else 0
 
 
