@@ -90,7 +90,8 @@ DATA_FILE = "data/measurements.csv"
 LAG_PROBE = "small GET during upload"
 PROBE_USER = "student-0001"  # the lag probe's caller: there is always a first student
 NGSHARE_VERSION = "0.6.0"
-DEFAULT_NGSHARE_VENV = PROJECT / ".cache" / f"ngshare-{NGSHARE_VERSION}-venv"
+# The virtualenv `make install` builds (tests/clients.py), or this script builds on first use.
+DEFAULT_NGSHARE_VENV = PROJECT / ".cache" / "clients" / f"ngshare-{NGSHARE_VERSION}"
 # The project's virtualenv, or (in a git worktree without one) the interpreter running this
 DEFAULT_S3_PYTHON = PROJECT / ".venv" / "bin" / "python"
 if not DEFAULT_S3_PYTHON.exists():
@@ -198,11 +199,12 @@ def wait_for_http(url: str, timeout: float, *, alive: Callable[[], bool], what: 
 
 
 def ngshare_python(venv: Path) -> Path:
-    """ngshare 0.6.0 in a virtualenv of its own, created on first use. It needs SQLAlchemy<2:
-    under SQLAlchemy 2 its releases answer success but store nothing."""
+    """ngshare 0.6.0 in a virtualenv of its own, created on first use unless tests/clients.py
+    built it (its stamp is `.built`). It needs SQLAlchemy<2: under SQLAlchemy 2 its releases
+    answer success but store nothing."""
     python = venv / "bin" / "python"
     marker = venv / ".installed"
-    if marker.exists():
+    if marker.exists() or (venv / ".built").exists():
         return python
     print(f"Creating {venv} with ngshare {NGSHARE_VERSION} (once)...", flush=True)
     base = getattr(sys, "_base_executable", sys.executable)
