@@ -28,6 +28,8 @@ import requests
 
 import servers  # tests/ is on the path (tests/conftest.py)
 
+from . import client_envs
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LOOPBACK = '127.0.0.1'
@@ -39,16 +41,23 @@ COMMAND_TIMEOUT = 180
 
 # --------------------------------------------------------------------------------------------
 # Storage backends of the service: each one is a set of command-line arguments (and environment)
-# for ngshare_s3. Adding a backend here runs the whole suite once more against it.
+# for ngshare_s3. Adding a backend here runs the whole suite once more against it. One more,
+# ngshare_0_6, replaces ngshare_s3 by the original ngshare for the stories that ask for it.
 # --------------------------------------------------------------------------------------------
+
+
+def ngshare_s3_program() -> list[str]:
+    return [sys.executable, '-m', 'ngshare_s3']
 
 
 @dataclass(frozen=True)
 class ServiceStorage:
-    """Where the service keeps its metadata and file bodies, as its command line says."""
+    """Where the service keeps its metadata and file bodies, as its command line says, and the
+    program that serves the exchange (ngshare_s3 unless told otherwise)."""
 
     arguments: list[str]
     environment: dict[str, str] = field(default_factory=dict)
+    program: list[str] = field(default_factory=ngshare_s3_program)
 
 
 def sqlite_and_local_files(request: pytest.FixtureRequest, folder: Path) -> ServiceStorage:
@@ -71,6 +80,20 @@ def mongodb_and_minio(request: pytest.FixtureRequest, folder: Path) -> ServiceSt
     )
 
 
+def ngshare_0_6(request: pytest.FixtureRequest, folder: Path) -> ServiceStorage:
+    """The original ngshare 0.6.0 (from the virtualenv tests/clients.py builds) on SQLite and a
+    directory, in place of ngshare_s3: it takes the same --admins, --database and --storage. It
+    listens on 0.0.0.0 at the port of JUPYTERHUB_SERVICE_URL, whatever it is told."""
+    python = client_envs.programs('ngshare-0.6.0') / 'python'
+    return ServiceStorage(
+        arguments=[
+            '--database', f'sqlite:///{folder / "ngshare.db"}',
+            '--storage', str(folder / 'files'),
+        ],
+        program=[str(python), '-m', 'ngshare'],
+    )
+
+
 STORAGE_BACKENDS = [
     pytest.param(sqlite_and_local_files, id='sqlite+files'),
     pytest.param(mongodb_and_minio, id='mongodb+minio'),
@@ -79,7 +102,7 @@ STORAGE_BACKENDS = [
 
 def ngshare_service_command(storage: ServiceStorage) -> list[str]:
     """The managed-service command line, as an administrator would put it in the Hub config."""
-    return [sys.executable, '-m', 'ngshare_s3', '--admins', EXCHANGE_ADMIN, *storage.arguments]
+    return [*storage.program, '--admins', EXCHANGE_ADMIN, *storage.arguments]
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,7 +287,8 @@ def write_jupyterhub_config(
 
 
 def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, proxy: str) -> tuple[Path, str]:
-    """A jupyterhub_config.py with ngshare_s3 as managed service and an API-only admin service."""
+    """A jupyterhub_config.py with the exchange (`storage.program`) as managed service and an
+    API-only admin service."""
     addresses = HubAddresses.pick()
     service_port = free_loopback_port()
     service_folder = folder / 'service'

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from . import client_envs
-from .conftest import Classroom, make_classroom, mongodb_and_minio, sqlite_and_local_files
+from .conftest import Classroom, make_classroom, mongodb_and_minio, ngshare_0_6, sqlite_and_local_files
 from .course_story import (
     ASSIGNMENT,
     CORRECT_ANSWER,
@@ -46,11 +46,13 @@ from .course_story import (
 )
 
 # Each client environment against the embedded backends, and the newest against MongoDB + MinIO
-# as well: the service sees the same requests from both nbgrader versions.
+# as well: the service sees the same requests from both nbgrader versions. The newest also runs
+# against the original ngshare 0.6.0 as the Hub's service, which the plugin must work with too.
 CLIENT_MATRIX = [
     pytest.param(sqlite_and_local_files, 'nbgrader-0.9', id='nbgrader-0.9-sqlite+files'),
     pytest.param(mongodb_and_minio, 'nbgrader-0.9', id='nbgrader-0.9-mongodb+minio'),
     pytest.param(sqlite_and_local_files, 'nbgrader-0.8', id='nbgrader-0.8-sqlite+files'),
+    pytest.param(ngshare_0_6, 'nbgrader-0.9', id='nbgrader-0.9-ngshare-0.6.0'),
 ]
 
 pytestmark = [
