@@ -2,15 +2,27 @@ import hashlib
 from pathlib import Path
 
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
+from traitlets.config import Application
 
 from .exchange import Exchange, one_or_none
 from .trees import notebook_names
 
 
 class ListingFailed(RuntimeError):
-    """A listing that could not be made. nbgrader's Assignments panel shows the text of other
-    errors but replaces that of an ExchangeError with a note about a shared folder, so listings
-    fail with this one and the panel shows what the exchange said."""
+    """A listing for nbgrader's Assignments panel that could not be made. The panel shows the
+    text of other errors but replaces that of an ExchangeError with a note about a shared folder,
+    so its listings fail with this one and the panel shows what the exchange said."""
+
+
+def within_an_application(configurable) -> bool:
+    """Whether an application (nbgrader's command line, the Jupyter server of the formgrader)
+    made this object, rather than the Assignments panel's handlers, which make listers on their own."""
+    parent = configurable.parent
+    while parent is not None:
+        if isinstance(parent, Application):
+            return True
+        parent = parent.parent
+    return False
 
 
 def md5_of(path: Path) -> str:
@@ -23,6 +35,11 @@ class ExchangeList(Exchange, ABCExchangeList):
     (--inbound, for instructors) or as this user sent them (--cached), with feedback status."""
 
     def fail(self, msg):
+        """An ExchangeError where nbgrader's applications expect one: the formgrader lists before
+        every request, carries on without the exchange after an ExchangeError, and answers every
+        request with HTTP 500 after any other error."""
+        if within_an_application(self):
+            super().fail(msg)
         self.log.fatal(msg)
         raise ListingFailed(msg) from None  # the message says it all; the panel shows the traceback
 

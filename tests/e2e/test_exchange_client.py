@@ -16,7 +16,9 @@ import csv
 import json
 import re
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import pytest
@@ -45,14 +47,34 @@ from .course_story import (
     submit,
 )
 
+
+@dataclass(frozen=True)
+class StorageFor:
+    """A backend pair as the storage parameter of one client environment. pytest keeps a
+    module-scoped fixture for an equal parameter, so with the bare backend function two
+    environments would share one Hub and service and meet each other's users and courses."""
+
+    make_storage: Callable
+    client_environment: str
+
+    def __call__(self, request, folder):
+        return self.make_storage(request, folder)
+
+
+def client_row(make_storage: Callable, client_environment: str, backends: str):
+    return pytest.param(
+        StorageFor(make_storage, client_environment), client_environment, id=f'{client_environment}-{backends}'
+    )
+
+
 # Each client environment against the embedded backends, and the newest against MongoDB + MinIO
 # as well: the service sees the same requests from both nbgrader versions. The newest also runs
 # against the original ngshare 0.6.0 as the Hub's service, which the plugin must work with too.
 CLIENT_MATRIX = [
-    pytest.param(sqlite_and_local_files, 'nbgrader-0.9', id='nbgrader-0.9-sqlite+files'),
-    pytest.param(mongodb_and_minio, 'nbgrader-0.9', id='nbgrader-0.9-mongodb+minio'),
-    pytest.param(sqlite_and_local_files, 'nbgrader-0.8', id='nbgrader-0.8-sqlite+files'),
-    pytest.param(ngshare_0_6, 'nbgrader-0.9', id='nbgrader-0.9-ngshare-0.6.0'),
+    client_row(sqlite_and_local_files, 'nbgrader-0.9', 'sqlite+files'),
+    client_row(mongodb_and_minio, 'nbgrader-0.9', 'mongodb+minio'),
+    client_row(sqlite_and_local_files, 'nbgrader-0.8', 'sqlite+files'),
+    client_row(ngshare_0_6, 'nbgrader-0.9', 'ngshare-0.6.0'),
 ]
 
 pytestmark = [
