@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from nbgrader.exchange.abc.exchange import ExchangeError
 
 from ngshare_s3_exchange.service import ExchangeService, ServiceError
+
+from .local_server import Handler, serving
 
 SLOW_SECONDS = 3
 TOKEN = 'secret-token'
@@ -38,27 +38,17 @@ ANSWERS = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        self.answer()
-
-    def do_POST(self):  # noqa: N802
-        self.answer()
-
+class AnswerByPath(Handler):
     def answer(self):
         url = urlsplit(self.path)
         if url.path == '/redirect':
-            self.send_response(302)
-            self.send_header('Location', '/ok')
-            self.send_header('Content-Length', '0')
-            self.end_headers()
-            return
-        if url.path == '/slow':
+            self.send(302, 'text/plain', '', {'Location': '/ok'})
+        elif url.path == '/slow':
             time.sleep(SLOW_SECONDS)
-            status, kind, body = ANSWERS['/ok']
+            self.send(*ANSWERS['/ok'])
         elif url.path.startswith('/echo/'):
             length = int(self.headers.get('Content-Length') or 0)
-            status, kind, body = envelope(200, {
+            self.send_json(200, {
                 'success': True,
                 'path': url.path,
                 'query': parse_qs(url.query),
@@ -66,30 +56,13 @@ class Handler(BaseHTTPRequestHandler):
                 'authorization': self.headers.get('Authorization'),
             })
         else:
-            status, kind, body = ANSWERS.get(url.path, (404, 'text/plain', 'no such page'))
-        data = body.encode()
-        try:
-            self.send_response(status)
-            self.send_header('Content-Type', kind)
-            self.send_header('Content-Length', str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up waiting
-            pass
-
-    def log_message(self, *args):
-        pass
+            self.send(*ANSWERS.get(url.path, (404, 'text/plain', 'no such page')))
 
 
 @pytest.fixture(scope='module')
 def server_url():
-    server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{server.server_address[1]}/'
-    server.shutdown()
-    server.server_close()
+    with serving(AnswerByPath) as url:
+        yield url
 
 
 def service(url: str, connect_timeout: float = 5, read_timeout: float = 5) -> ExchangeService:
