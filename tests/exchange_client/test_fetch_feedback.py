@@ -18,7 +18,7 @@ from .local_server import Handler, serving
 
 COURSE, ASSIGNMENT, STUDENT = 'course101', 'ps1', 'student1'
 PAGE = b'<html>3 / 3</html>'
-SAFE_TIMESTAMP = '2026-12-03 10:00:00.000000 UTC'
+SAFE_TIMESTAMP = '2026-12-03 10:00:00.000000'  # as the service writes them
 
 
 def exchange_with_submissions(*timestamps: str) -> type[Handler]:
