@@ -29,7 +29,9 @@ import pytest
 
 import servers
 from . import client_envs
-from .conftest import LOOPBACK, STORAGE_BACKENDS, Classroom, CommandResult, ExchangeUser, make_classroom
+from .conftest import (
+    LOOPBACK, STORAGE_BACKENDS, Classroom, CommandResult, ExchangeUser, ServiceStorage, make_classroom,
+)
 from .course_story import ASSIGNMENT, COURSE, NOTEBOOK, OTHER_COURSE, cached_submissions
 from .test_exchange_client import write_client_config
 
@@ -122,7 +124,12 @@ class SilentServer:
             self.connections.append(connection)
 
     def close(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread, which then ends
+        except OSError:
+            pass
         self.socket.close()
+        self.thread.join(timeout=5)
         for connection in self.connections:
             connection.close()
 
@@ -130,6 +137,19 @@ class SilentServer:
 @pytest.fixture(scope='module')
 def unreachable_port() -> int:
     return servers.free_port()
+
+
+@pytest.fixture(scope='module', params=client_envs.ENVIRONMENTS)
+def client_environment(request) -> str:
+    """The client virtualenv nbgrader runs from."""
+    return request.param
+
+
+@pytest.fixture(scope='module', params=STORAGE_BACKENDS)
+def service_storage(request, client_environment, tmp_path_factory) -> ServiceStorage:
+    """As in conftest, and once per client environment too: each one gets a Hub and an exchange
+    of its own, as the classroom creates the same users and courses every time."""
+    return request.param(request, tmp_path_factory.mktemp('service-data'))
 
 
 @pytest.fixture(scope='module')
@@ -151,12 +171,12 @@ def silent_server():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope='module', params=client_envs.ENVIRONMENTS)
-def classroom(request, jupyterhub, tmp_path_factory) -> Classroom:
+@pytest.fixture(scope='module')
+def classroom(client_environment, jupyterhub, tmp_path_factory) -> Classroom:
     """course101 with ps1 released, in student1's home and submitted, with feedback on the
     submission; ps2 in the instructor's release folder, not released. Set up through the API and
     by writing files, as only the failing commands are under test."""
-    programs = client_envs.programs(request.param)
+    programs = client_envs.programs(client_environment)
     classroom = make_classroom(
         jupyterhub, PEOPLE, tmp_path_factory.mktemp('homes'), write_client_config(jupyterhub.exchange_url), programs
     )
@@ -248,14 +268,20 @@ def attempt_and_check_nothing_changed(classroom: Classroom, attempt: Attempt, *o
 # --------------------------------------------------------------------------------------------
 
 
+# Refusals come from the service: they run on every storage backend, from one client environment.
+# A connection that fails is the client's to handle: those run from every client environment,
+# against one storage backend (which they never reach).
+ONE_CLIENT = pytest.mark.parametrize('client_environment', client_envs.ENVIRONMENTS[:1], indirect=True)
+ONE_BACKEND = pytest.mark.parametrize('service_storage', STORAGE_BACKENDS[:1], indirect=True)
+
+
+@ONE_CLIENT
 @pytest.mark.parametrize('attempt, message', REFUSED)
 def test_a_refusal_of_the_service_stops_the_command_and_changes_nothing(classroom, attempt, message):
     outcome = attempt_and_check_nothing_changed(classroom, attempt)
     assert message in outcome.result.output, str(outcome.result)
     assert 'The exchange refused' in outcome.result.output, str(outcome.result)
 
-
-ONE_BACKEND = pytest.mark.parametrize('service_storage', STORAGE_BACKENDS[:1], indirect=True)
 
 
 @ONE_BACKEND
@@ -291,6 +317,14 @@ def test_a_server_that_never_answers_stops_the_command_after_the_timeout(classro
     assert TIMEOUT <= outcome.seconds < PATIENCE, f'returned after {outcome.seconds:.1f} s\n{outcome.result}'
 
 
+def classrooms_above() -> list:
+    """The client environments and storage backends the tests above run with, together."""
+    pairs = [(client_envs.ENVIRONMENTS[0], backend) for backend in STORAGE_BACKENDS]
+    pairs += [(environment, STORAGE_BACKENDS[0]) for environment in client_envs.ENVIRONMENTS[1:]]
+    return [pytest.param(e.values[0], b.values[0], id=f'{e.id}-{b.id}') for e, b in pairs]
+
+
+@pytest.mark.parametrize('client_environment, service_storage', classrooms_above(), indirect=True)
 def test_the_attempts_would_change_something(classroom):
     """The premise of the other tests: each attempt works when the exchange does, and changes
     something. Last in the module, as it changes what the others find."""
