@@ -1,7 +1,7 @@
 from nbgrader.exchange.abc import ExchangeFetchFeedback as ABCExchangeFetchFeedback
 
 from .exchange import Exchange
-from .trees import write_files
+from .trees import safe_folder_name, write_files
 
 
 class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
@@ -13,7 +13,11 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
         self.course_id, self.assignment_id = self.one_course(), self.one_assignment()
         self.student = self.user()
         route = f'/submissions/{self.course_id}/{self.assignment_id}/{self.student}'
-        self.timestamps = sorted({s['timestamp'] for s in self.api('GET', route)['submissions']})
+        submissions = self.api('GET', route)['submissions']
+        try:  # each names a local folder: checked before anything is fetched
+            self.timestamps = sorted({safe_folder_name(s['timestamp'], 'submission timestamp') for s in submissions})
+        except ValueError as error:
+            self.fail(str(error))
 
     def copy_files(self):
         folder = self.assignment_folder(self.course_id, self.assignment_id) / 'feedback'

@@ -41,6 +41,10 @@ class ExchangeService:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout:
+            raise ServiceError(
+                f'The exchange at {self.url} did not accept a connection for {what} within {self.timeout[0]:g} s.'
+            ) from None
         except requests.Timeout:
             raise ServiceError(
                 f'The exchange at {self.url} did not answer {what} within {self.timeout[1]:g} s.'

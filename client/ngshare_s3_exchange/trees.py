@@ -37,12 +37,20 @@ def safe_relative_path(path: str) -> PurePosixPath:
     return relative
 
 
+def safe_folder_name(name: str, what: str) -> str:
+    """A name the service gave (a timestamp) for one local folder, refused if it is not one."""
+    if name in ('', '.', '..') or '/' in name or '\\' in name:
+        raise ValueError(f'the exchange sent an unsafe {what}: {name!r}')
+    return name
+
+
 def write_files(files: list[dict], destination: Path, only_missing: bool = False) -> list[Path]:
     """Write the API's files under `destination`; return the paths written. With only_missing,
-    files already on disk are kept as they are."""
+    files already on disk are kept as they are. Every path is checked before anything is
+    written, so a tree with an unsafe path leaves nothing behind."""
+    targets = [destination.joinpath(*safe_relative_path(entry['path']).parts) for entry in files]
     written = []
-    for entry in files:
-        target = destination.joinpath(*safe_relative_path(entry['path']).parts)
+    for entry, target in zip(files, targets):
         if only_missing and target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -286,9 +286,11 @@ def write_jupyterhub_config(
     return config
 
 
-def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, proxy: str) -> tuple[Path, str]:
-    """A jupyterhub_config.py with the exchange (`storage.program`) as managed service and an
-    API-only admin service."""
+def write_hub_config(
+    folder: Path, storage: ServiceStorage, admin_token: str, proxy: str, extra_services: list[dict] = ()
+) -> tuple[Path, str]:
+    """A jupyterhub_config.py with the exchange (`storage.program`) as managed service, an
+    API-only admin service and any `extra_services` (more c.JupyterHub.services entries)."""
     addresses = HubAddresses.pick()
     service_port = free_loopback_port()
     service_folder = folder / 'service'
@@ -303,7 +305,7 @@ def write_hub_config(folder: Path, storage: ServiceStorage, admin_token: str, pr
         'oauth_no_confirm': True,
     }
     config = write_jupyterhub_config(
-        folder, addresses, proxy, [service, admin_service(admin_token)], [PROVISIONING_ROLE, USER_ROLE]
+        folder, addresses, proxy, [service, admin_service(admin_token), *extra_services], [PROVISIONING_ROLE, USER_ROLE]
     )
     return config, addresses.public_url
 
@@ -383,12 +385,19 @@ def start_jupyterhub(
 
 
 @pytest.fixture(scope='module')
-def jupyterhub(service_storage, tmp_path_factory):
+def extra_hub_services() -> list[dict]:
+    """More c.JupyterHub.services entries for the module's Hub; a test module that needs some
+    overrides this fixture."""
+    return []
+
+
+@pytest.fixture(scope='module')
+def jupyterhub(service_storage, extra_hub_services, tmp_path_factory):
     """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
     hub_program, proxy_program = jupyterhub_programs()
     folder = tmp_path_factory.mktemp('jupyterhub')
     admin_token = secrets.token_hex(32)
-    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program)
+    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program, extra_hub_services)
     hub = start_jupyterhub(hub_program, proxy_program, folder, config, public_url, admin_token)
     try:
         wait_until_serving(hub)
