@@ -8,7 +8,7 @@ from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
 from .exchange import Exchange
-from .trees import write_files
+from .trees import safe_folder_name, write_files
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
@@ -21,9 +21,13 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         wanted = self.coursedir.student_id or '*'
         by_student: dict[str, list] = {}
         for submission in submissions:
-            if fnmatch(submission['student_id'], wanted):
-                timestamp = submission['timestamp']
-                by_student.setdefault(submission['student_id'], []).append((parse_utc(timestamp), timestamp))
+            student, timestamp = submission['student_id'], submission['timestamp']
+            if fnmatch(student, wanted):
+                try:  # it names the folder the submission is collected into
+                    safe_folder_name(student, 'student id')
+                except ValueError as error:
+                    self.fail(str(error))
+                by_student.setdefault(student, []).append((parse_utc(timestamp), timestamp))
         duedate = self.duedate() if self.before_duedate else None
         self.chosen = {}
         for student, timestamps in sorted(by_student.items()):

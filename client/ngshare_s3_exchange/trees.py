@@ -38,7 +38,7 @@ def safe_relative_path(path: str) -> PurePosixPath:
 
 
 def safe_folder_name(name: str, what: str) -> str:
-    """A name the service gave (a timestamp) for one local folder, refused if it is not one."""
+    """A name the service gave (a timestamp, a student id) for one local folder, refused if it is not one."""
     if name in ('', '.', '..') or '/' in name or '\\' in name:
         raise ValueError(f'the exchange sent an unsafe {what}: {name!r}')
     return name
