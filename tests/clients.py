@@ -18,7 +18,6 @@ import dataclasses
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys

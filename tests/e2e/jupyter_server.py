@@ -32,14 +32,16 @@ class JupyterServer:
     user: ExchangeUser
     process: subprocess.Popen
     url: str
+    token: str
     log_path: Path
     session: requests.Session = field(default_factory=requests.Session)
 
     @classmethod
-    def start(cls, user: ExchangeUser, log_path: Path) -> JupyterServer:
+    def start(cls, user: ExchangeUser, log_path: Path, program: str = 'jupyter-server') -> JupyterServer:
+        """Start `program` (jupyter-server, or jupyter-lab for the Lab front end) and wait for it."""
         port, token = servers.free_port(), secrets.token_hex(16)
         command = [
-            str(user.programs / 'jupyter-server'), '--no-browser',
+            str(user.programs / program), '--no-browser',
             f'--ServerApp.ip={LOOPBACK}', f'--ServerApp.port={port}', '--ServerApp.port_retries=0',
             f'--ServerApp.root_dir={user.home}', f'--ServerApp.token={token}',
         ]
@@ -50,7 +52,7 @@ class JupyterServer:
                 command, cwd=user.home, env=user.environment(), stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        server = cls(user, process, f'http://{LOOPBACK}:{port}', log_path)
+        server = cls(user, process, f'http://{LOOPBACK}:{port}', token, log_path)
         server.session.headers['Authorization'] = f'token {token}'
         try:
             server.wait_until_serving()
@@ -87,6 +89,9 @@ class JupyterServer:
 
     def log(self) -> str:
         return tail(self.log_path.read_text(errors='replace'), 150) if self.log_path.exists() else ''
+
+    def failure_sections(self) -> list[tuple[str, str]]:
+        return [(f'{self.process.args[0]} log of {self.user.name}', self.log())]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -13,21 +13,16 @@ were well. Screenshots of each step are left in the test's tmp folder.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 import requests
 
-import servers
-
 from . import client_envs
-from .conftest import LOOPBACK, Classroom, ExchangeUser, make_classroom, tail
-from .course_story import ASSIGNMENT, COURSE, INSTRUCTOR_NAMES, NOTEBOOK, ps1_source_notebook
+from .browser import browser_programs, headless_chromium
+from .conftest import Classroom, make_classroom
+from .course_story import ASSIGNMENT, COURSE, INSTRUCTOR_NAMES, NOTEBOOK, write_ps1_source
+from .jupyter_server import JupyterServer
 from .test_exchange_client import assert_succeeded, log_lines, write_client_config
 
 pytestmark = pytest.mark.steps
@@ -35,26 +30,8 @@ pytestmark = pytest.mark.steps
 PEOPLE = {'admin': COURSE, 'instructor1': COURSE, 'student1': COURSE}
 STUDENT = 'student1'
 STUDENT_NAMES = {'first_name': 'Ada', 'last_name': 'Lovelace', 'email': 'ada@example.edu'}
-LAB_TOKEN = 'assignments-panel-test-token'
 WAIT = 90  # seconds for JupyterLab, and each exchange call behind a click, on a busy machine
 ENVIRONMENT = 'nbgrader-0.9'
-
-
-def browser_programs() -> tuple[str, str]:
-    """Debian's chromium and chromedriver, and selenium; or skip saying which is missing."""
-    chromium, driver = shutil.which('chromium'), shutil.which('chromedriver')
-    reason = None
-    if chromium is None or driver is None:
-        reason = "the browser test needs Debian's chromium and chromium-driver (`chromium`, `chromedriver` on PATH)"
-    else:
-        try:
-            import selenium  # noqa: F401
-        except ImportError:
-            reason = "the browser test needs selenium (pip install 'selenium<4.52')"
-    if reason:
-        print(f'\nSKIPPED: {reason}')
-        pytest.skip(reason)
-    return chromium, driver
 
 
 def lab_program() -> Path:
@@ -81,67 +58,11 @@ def classroom(jupyterhub, tmp_path_factory) -> Classroom:
     )
 
 
-@dataclass
-class JupyterLab:
-    """A student's `jupyter lab`, as their single-user server would run it: their environment,
-    their home as root folder, on 127.0.0.1 with a token."""
-
-    process: subprocess.Popen
-    url: str
-    log_path: Path
-
-    @classmethod
-    def start(cls, program: Path, user: ExchangeUser, log_path: Path) -> JupyterLab:
-        port = servers.free_port()
-        command = [
-            str(program), '--no-browser',
-            f'--ServerApp.ip={LOOPBACK}', f'--ServerApp.port={port}', '--ServerApp.port_retries=0',
-            f'--ServerApp.root_dir={user.home}', f'--IdentityProvider.token={LAB_TOKEN}',
-        ]
-        if os.geteuid() == 0:  # test containers often run as root, which JupyterLab refuses by default
-            command.append('--allow-root')
-        with open(log_path, 'wb') as log:
-            process = subprocess.Popen(
-                command, cwd=user.home, env=user.environment(), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        lab = cls(process, f'http://{LOOPBACK}:{port}', log_path)
-        lab.wait_until_serving()
-        return lab
-
-    def wait_until_serving(self) -> None:
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        def answers(_) -> bool:
-            if self.process.poll() is not None:
-                raise RuntimeError(f'jupyter lab exited with {self.process.returncode}\n{self.log()}')
-            try:
-                return requests.get(f'{self.url}/api/status', params={'token': LAB_TOKEN}, timeout=5).ok
-            except requests.ConnectionError:
-                return False
-
-        WebDriverWait(None, WAIT, poll_frequency=0.25).until(answers, f'jupyter lab at {self.url} did not answer')
-
-    def log(self) -> str:
-        return tail(self.log_path.read_text(errors='replace'), 150)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def failure_sections(self) -> list[tuple[str, str]]:
-        return [('jupyter lab log', self.log())]
-
-
 @pytest.fixture(scope='module')
 def lab(programs_needed, classroom, tmp_path_factory):
     """student1's JupyterLab, started once the course exists."""
     log_path = tmp_path_factory.mktemp('lab') / 'jupyter-lab.log'
-    server = JupyterLab.start(programs_needed[2], classroom[STUDENT], log_path)
+    server = JupyterServer.start(classroom[STUDENT], log_path, program='jupyter-lab')
     try:
         yield server
     finally:
@@ -151,18 +72,12 @@ def lab(programs_needed, classroom, tmp_path_factory):
 class AssignmentsPanel:
     """Chromium on the student's JupyterLab, with nbgrader's Assignments panel open."""
 
-    def __init__(self, lab_url: str, chromium: str, driver: str, screenshots: Path) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+    def __init__(self, lab: JupyterServer, chromium: str, driver: str, screenshots: Path) -> None:
         from selenium.webdriver.support.ui import WebDriverWait
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for argument in ('--headless=new', '--no-sandbox', '--window-size=1400,1000', '--disable-dev-shm-usage'):
-            options.add_argument(argument)
-        self.browser = webdriver.Chrome(options=options, service=Service(driver))
+        self.browser = headless_chromium(chromium, driver)
         self.wait = WebDriverWait(self.browser, WAIT)
-        self.lab_url = lab_url
+        self.lab = lab
         self.screenshots = screenshots
 
     def shot(self, name: str) -> None:
@@ -173,7 +88,7 @@ class AssignmentsPanel:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ready
 
-        self.browser.get(f'{self.lab_url}/lab?token={LAB_TOKEN}')
+        self.browser.get(f'{self.lab.url}/lab?token={self.lab.token}')
         menu = (By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//*[normalize-space()='Nbgrader']]")
         self.wait.until(ready.element_to_be_clickable(menu)).click()
         item = (By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//*[normalize-space()='Assignment List']]")
@@ -238,7 +153,7 @@ class AssignmentsPanel:
 @pytest.fixture(scope='module')
 def panel(programs_needed, lab, tmp_path_factory):
     chromium, driver, _ = programs_needed
-    browser = AssignmentsPanel(lab.url, chromium, driver, tmp_path_factory.mktemp('screenshots'))
+    browser = AssignmentsPanel(lab, chromium, driver, tmp_path_factory.mktemp('screenshots'))
     try:
         yield browser
     finally:
@@ -253,9 +168,7 @@ def test_1_instructor_releases_ps1_from_the_command_line(classroom):
     admin.api_ok('POST', f'/student/{COURSE}/{STUDENT}', data=STUDENT_NAMES)
     assert [s['username'] for s in admin.api_ok('GET', f'/students/{COURSE}')['students']] == [STUDENT]
 
-    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
-    source.parent.mkdir(parents=True)
-    nbformat.write(ps1_source_notebook(), source)
+    write_ps1_source(instructor)
     assert_succeeded(instructor.nbgrader('generate_assignment', ASSIGNMENT))
     result = instructor.nbgrader('release_assignment', ASSIGNMENT)
     assert_succeeded(result)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import subprocess
 import sys
 import types
@@ -28,6 +27,8 @@ from api.processes import base_url, start_server, stop, wait_until_healthy
 from api.support import ADMIN, INSTRUCTOR, PREFIX, STUDENT, Api, FakeHub
 from servers import S3Server
 
+from .browser import browser_programs, headless_chromium
+
 COURSE, ASSIGNMENT = "c1", "a1"
 FILE_NAME = "answers.ipynb"
 CONTENT = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -35,17 +36,6 @@ EXCHANGE_PREFIX = "ngshare"
 AUDITOR, AUDITOR_PASSWORD = "auditor", "audit-console-password"
 WAIT = 60  # seconds for the console's pages to render on a busy machine
 METADATA_KEYS = ("kind", "course", "assignment", "student", "path", "timestamp", "uploader", "md5")
-
-
-def browser_programs() -> tuple[str, str]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("the browser test needs Debian's chromium and chromium-driver (`chromium`, `chromedriver` on PATH)")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        pytest.skip("the browser test needs selenium (pip install 'selenium<4.52')")
-    return chromium, driver
 
 
 @pytest.fixture
@@ -100,15 +90,9 @@ class Console:
     """The auditor's browser on MinIO's console."""
 
     def __init__(self, url: str, chromium: str, driver: str, screenshots: Path) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.support.ui import WebDriverWait
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for argument in ("--headless=new", "--no-sandbox", "--window-size=1400,1000", "--disable-dev-shm-usage"):
-            options.add_argument(argument)
-        self.browser = webdriver.Chrome(options=options, service=Service(driver))
+        self.browser = headless_chromium(chromium, driver)
         self.wait = WebDriverWait(self.browser, WAIT)
         self.url = url
         self.screenshots = screenshots
