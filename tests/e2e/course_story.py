@@ -63,6 +63,14 @@ def ps1_source_notebook() -> nbformat.NotebookNode:
     return notebook
 
 
+def write_ps1_source(instructor) -> None:
+    """ps1's source notebook in the instructor's course directory, where generate_assignment
+    looks for it."""
+    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
+    source.parent.mkdir(parents=True)
+    nbformat.write(ps1_source_notebook(), source)
+
+
 def solution_source(notebook: Path | bytes) -> str:
     """The answer cell's source, from a notebook file or a notebook's bytes."""
     if isinstance(notebook, Path):

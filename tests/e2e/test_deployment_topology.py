@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import nbformat
 import pytest
 import requests
 from servers import S3Server
@@ -324,9 +323,7 @@ def test_2_admin_sets_up_the_course(classroom):
 
 def test_3_instructor_releases_and_students_fetch(classroom):
     instructor = classroom['instructor1']
-    source = instructor.home / 'source' / course.ASSIGNMENT / course.NOTEBOOK
-    source.parent.mkdir(parents=True)
-    nbformat.write(course.ps1_source_notebook(), source)
+    course.write_ps1_source(instructor)
     course.assert_succeeded(instructor.nbgrader('generate_assignment', course.ASSIGNMENT))
     result = instructor.nbgrader('release_assignment', course.ASSIGNMENT)
     course.assert_succeeded(result)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import nbformat
 import pytest
 
 from . import client_envs
@@ -42,7 +41,7 @@ from .course_story import (
     decoded,
     feedback_score,
     html_files,
-    ps1_source_notebook,
+    write_ps1_source,
     solution_source,
     submit,
 )
@@ -165,9 +164,7 @@ def test_1_admin_sets_up_courses_with_course_management(classroom):
 
 def test_2_instructor_releases_once_and_is_stopped_the_second_time(classroom):
     instructor = classroom['instructor1']
-    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
-    source.parent.mkdir(parents=True)
-    nbformat.write(ps1_source_notebook(), source)
+    write_ps1_source(instructor)
     assert_succeeded(instructor.nbgrader('generate_assignment', ASSIGNMENT))
     released = instructor.home / 'release' / ASSIGNMENT / NOTEBOOK
 

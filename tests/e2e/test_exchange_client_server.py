@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 import servers
@@ -37,7 +36,7 @@ from .course_story import (
     answer_assignment,
     decoded,
     feedback_score,
-    ps1_source_notebook,
+    write_ps1_source,
     solution_source,
 )
 from .jupyter_server import JupyterServer
@@ -125,9 +124,7 @@ def test_1_instructor_generates_and_releases_from_the_formgrader(classroom, jupy
     names = {key: STUDENTS_CSV[0][key] for key in ('first_name', 'last_name', 'email')}
     admin.api_ok('POST', f'/student/{COURSE}/{STUDENT}', data=names)
 
-    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
-    source.parent.mkdir(parents=True)
-    nbformat.write(ps1_source_notebook(), source)
+    write_ps1_source(instructor)
     formgrader = jupyter['instructor1']
     succeeded(formgrader.call('POST', f'{FORMGRADER}/assign'))
     released = instructor.home / 'release' / ASSIGNMENT / NOTEBOOK

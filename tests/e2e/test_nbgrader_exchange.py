@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from .course_story import (
@@ -29,7 +28,7 @@ from .course_story import (
     PARTIAL_ANSWER,
     MAX_SCORE,
     PARTIAL_SCORE,
-    ps1_source_notebook,
+    write_ps1_source,
     solution_source,
     submit,
     decoded,
@@ -94,9 +93,7 @@ def test_1_admin_creates_courses_with_course_management_cli(classroom):
 
 def test_2_instructor_generates_and_releases_ps1(classroom):
     instructor = classroom['instructor1']
-    source = instructor.home / 'source' / ASSIGNMENT / NOTEBOOK
-    source.parent.mkdir(parents=True)
-    nbformat.write(ps1_source_notebook(), source)
+    write_ps1_source(instructor)
 
     assert_succeeded(instructor.nbgrader('generate_assignment', ASSIGNMENT))
     released = instructor.home / 'release' / ASSIGNMENT / NOTEBOOK
