@@ -127,6 +127,18 @@ def tail(text: str, lines: int = 300) -> str:
     return '\n'.join(text.splitlines()[-lines:])
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to a process started in a session of its own and everything in its group; SIGKILL
+    if it is still there after 20 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
 # --------------------------------------------------------------------------------------------
 # JupyterHub
 # --------------------------------------------------------------------------------------------
@@ -194,13 +206,7 @@ class JupyterHub:
             descendants = psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             descendants = []
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)
         for process in descendants:
             try:
                 process.terminate()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import requests
 
 import servers  # tests/ is on the path (tests/conftest.py)
 
-from .conftest import LOOPBACK, ExchangeUser, tail
+from .conftest import LOOPBACK, ExchangeUser, stop_process_group, tail
 
 START_TIMEOUT = 90  # seconds, on a busy two-core machine
 REQUEST_TIMEOUT = 180  # an exchange operation behind one request can run nbgrader's converters
@@ -94,10 +93,4 @@ class JupyterServer:
         return [(f'{self.process.args[0]} log of {self.user.name}', self.log())]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)
