@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, make_url
 from ..exchange import timestamps
 
 SCHEMA_VERSION = "1921a169739b"  # ngshare 0.6's alembic head ("Add file size")
-OLDER_SCHEMA_VERSIONS = {"aa00db20c10a": "ngshare 0.5"}
+OLDER_SCHEMA_VERSIONS = {"aa00db20c10a"}  # ngshare's first schema, before files had a size
 
 _tables = sa.MetaData()
 alembic_version = sa.Table("alembic_version", _tables, sa.Column("version_num", sa.String))
@@ -151,8 +151,8 @@ class NgshareDatabase:
         versions = self._db.execute(sa.select(alembic_version.c.version_num)).scalars().all()
         if versions != [SCHEMA_VERSION]:
             found = ", ".join(versions) or "none"
-            older = [OLDER_SCHEMA_VERSIONS[v] for v in versions if v in OLDER_SCHEMA_VERSIONS]
-            hint = f" ({older[0]}'s: start ngshare 0.6 on it once to upgrade it)" if older else ""
+            older = OLDER_SCHEMA_VERSIONS.intersection(versions)
+            hint = " (an older ngshare's: starting ngshare 0.6 on it once upgrades it)" if older else ""
             raise SourceError(
                 f"the database is at schema version {found}{hint}; this import reads ngshare 0.6's "
                 f"schema, version {SCHEMA_VERSION}"
@@ -194,19 +194,29 @@ class NgshareDatabase:
         )
 
 
+def shown(url: str) -> str:
+    """The URL as messages may show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 def read_ngshare_database(url: str) -> list[SourceCourse]:
     """Every course of the database at an SQLAlchemy URL (ngshare's --database), once its schema
     version is checked, sorted by course id."""
     try:
         engine = sa.create_engine(read_only_url(url))
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
-        raise SourceError(f"--from-database {url!r}: {error}") from error
+    except ImportError as error:
+        raise SourceError(f"--from-database {shown(url)}: the database's driver is not installed ({error})") from error
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+        raise SourceError(f"--from-database {shown(url)}: {error}") from error
     try:
         with engine.connect() as connection:
             database = NgshareDatabase(connection)
             database.schema_version()
             return database.courses()
     except sa.exc.DBAPIError as error:
-        raise SourceError(f"--from-database {url!r}: {error.orig}") from error
+        raise SourceError(f"--from-database {shown(url)}: {error.orig}") from error
     finally:
         engine.dispose()
