@@ -32,8 +32,8 @@ from .conftest import JupyterHub, ServiceStorage, ngshare_0_6, serving_jupyterhu
 
 pytestmark = pytest.mark.steps
 
-# Where ngshare_s3 answers differently from ngshare 0.6 after an import: a pattern matching the
-# lines of diff_recordings it explains, and the reason.
+# Where ngshare_s3 may answer differently from ngshare 0.6 after an import: a pattern matching the
+# lines of diff_recordings it explains, and the reason. None today: every answer is the same.
 DOCUMENTED_DIFFERENCES: dict[str, str] = {}
 
 IMPORT_TIMEOUT = 600
