@@ -6,6 +6,7 @@ damaged as the test needs, and checks that the copy is never modified."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import shutil
@@ -248,8 +249,6 @@ def _answer(answers: dict[str, dict[str, Any]], route: str, **params: str) -> di
 
 
 def _answered_tree(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    import base64
-
     return [file_entry(f["path"], f["checksum"], base64.b64decode(f["content"])) for f in files]
 
 
