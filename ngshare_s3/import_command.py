@@ -18,7 +18,7 @@ from .exchange.errors import ExchangeError
 from .migration.importer import NgshareImport, Tally
 from .migration.ngshare_database import SourceCourse, SourceError, read_ngshare_database
 from .stores import open_metadata_store, open_object_store
-from .stores.errors import StoreConfigError, StoreUnavailable
+from .stores.errors import DuplicateKey, StoreConfigError, StoreUnavailable
 
 NGSHARE_DATABASE = "sqlite:////srv/ngshare/ngshare.db"  # ngshare's own defaults
 NGSHARE_STORAGE = "/srv/ngshare/files/"
@@ -114,9 +114,11 @@ def main(argv: list[str]) -> None:
     except (settings.SettingsError, StoreConfigError, SourceError) as error:
         print(f"ngshare-s3: {error}", file=sys.stderr)
         sys.exit(2)
-    except (StoreUnavailable, ExchangeError) as error:
+    except (StoreUnavailable, ExchangeError, DuplicateKey) as error:
+        cause = error.__cause__ if isinstance(error, ExchangeError) and error.__cause__ else error
         print(
-            f"ngshare-s3: the import stopped: {error}. What was imported stays; nothing is half-written. "
+            f"ngshare-s3: the import stopped: {cause or type(cause).__name__}. What was imported stays; "
+            "nothing is half-written. "
             "Run the same command again to go on.",
             file=sys.stderr,
         )

@@ -22,7 +22,7 @@ from ..exchange.errors import BadRequest
 from ..exchange.exchange import Exchange
 from ..exchange.files import UploadedFile, check_file_path
 from ..exchange.limits import check_id
-from ..exchange.stored import Provenance, feedback_files
+from ..exchange.stored import Provenance, feedback_files, submission_files
 from ..stores.errors import DuplicateKey
 from ..stores.metadata.base import Assignment, Event, Feedback, FileRecord, Member, Submission
 from .ngshare_database import SourceAssignment, SourceCourse, SourceFile, SourceMember, SourceSubmission
@@ -218,9 +218,11 @@ class NgshareImport:
         )
         feedback = await self._feedback(submission, source, where, tally)
         if not self.dry_run:
+            complete = replace(submission, feedback=feedback)
             try:
-                await self.ex.metadata.create_submission(replace(submission, feedback=feedback))
+                await self.ex.metadata.create_submission(complete)
             except DuplicateKey:
+                await self.ex.discard(submission_files(complete) + feedback_files(complete))
                 self._skip(tally, "submissions", where, "a submission of that student and timestamp is already here")
                 return
         tally.imported["submissions"] += 1
@@ -239,9 +241,15 @@ class NgshareImport:
             return
         if not self.dry_run:
             k = kept
-            await self.ex.metadata.replace_feedback(k.course_id, k.assignment_id, k.student_id, k.timestamp, feedback)
-            if k.feedback is not None:
-                await self.ex.discard_after_commit(feedback_files(k))
+            found, previous = await self.ex.metadata.replace_feedback(
+                k.course_id, k.assignment_id, k.student_id, k.timestamp, feedback
+            )
+            if not found:  # deleted meanwhile, through the service
+                await self.ex.discard(feedback_files(replace(k, feedback=feedback)))
+                self._skip(tally, "feedback", where, "its submission was deleted meanwhile")
+                return
+            if previous is not None:
+                await self.ex.discard_after_commit(feedback_files(replace(k, feedback=previous)))
         tally.imported["feedback"] += 1
 
     async def _feedback(

@@ -5,6 +5,7 @@ the service answers after an import are in ngshare's order."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection, make_url
 from ..exchange import timestamps
 
 SCHEMA_VERSION = "1921a169739b"  # ngshare 0.6's alembic head ("Add file size")
-OLDER_SCHEMA_VERSIONS = {"aa00db20c10a": "ngshare 0.5"}
+OLDER_SCHEMA_VERSIONS = {"aa00db20c10a"}  # ngshare's first schema, before files had a size
 
 _tables = sa.MetaData()
 alembic_version = sa.Table("alembic_version", _tables, sa.Column("version_num", sa.String))
@@ -119,15 +120,14 @@ class SourceCourse:
         return 1 + len(self.members) + len(self.assignments) + sum(len(a.submissions) for a in self.assignments)
 
 
-def read_only_url(url: str) -> sa.URL:
-    """The URL as given, except that an SQLite file is opened read-only (and never created)."""
+def read_only_engine(url: str) -> sa.Engine:
+    """An engine for the URL as given, except that an SQLite file is opened read-only (and never
+    created), through a file: URI that SQLite itself decodes, whatever the path's characters."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if parsed.database.startswith("file:"):
-            raise SourceError("--from-database: give the SQLite file's path, not a file: URI")
-        uri = Path(parsed.database).absolute().as_uri()
-        return parsed.set(database=uri, query={**parsed.query, "mode": "ro", "uri": "true"})
-    return parsed
+        uri = Path(parsed.database).absolute().as_uri() + "?mode=ro"
+        return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    return sa.create_engine(parsed)
 
 
 def _timestamp(value: datetime | str) -> str:
@@ -151,8 +151,8 @@ class NgshareDatabase:
         versions = self._db.execute(sa.select(alembic_version.c.version_num)).scalars().all()
         if versions != [SCHEMA_VERSION]:
             found = ", ".join(versions) or "none"
-            older = [OLDER_SCHEMA_VERSIONS[v] for v in versions if v in OLDER_SCHEMA_VERSIONS]
-            hint = f" ({older[0]}'s: start ngshare 0.6 on it once to upgrade it)" if older else ""
+            older = OLDER_SCHEMA_VERSIONS.intersection(versions)
+            hint = " (an older ngshare's: starting ngshare 0.6 on it once upgrades it)" if older else ""
             raise SourceError(
                 f"the database is at schema version {found}{hint}; this import reads ngshare 0.6's "
                 f"schema, version {SCHEMA_VERSION}"
@@ -194,19 +194,29 @@ class NgshareDatabase:
         )
 
 
+def shown(url: str) -> str:
+    """The URL as messages may show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 def read_ngshare_database(url: str) -> list[SourceCourse]:
     """Every course of the database at an SQLAlchemy URL (ngshare's --database), once its schema
     version is checked, sorted by course id."""
     try:
-        engine = sa.create_engine(read_only_url(url))
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
-        raise SourceError(f"--from-database {url!r}: {error}") from error
+        engine = read_only_engine(url)
+    except ImportError as error:
+        raise SourceError(f"--from-database {shown(url)}: the database's driver is not installed ({error})") from error
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+        raise SourceError(f"--from-database {shown(url)}: {error}") from error
     try:
         with engine.connect() as connection:
             database = NgshareDatabase(connection)
             database.schema_version()
             return database.courses()
     except sa.exc.DBAPIError as error:
-        raise SourceError(f"--from-database {url!r}: {error.orig}") from error
+        raise SourceError(f"--from-database {shown(url)}: {error.orig}") from error
     finally:
         engine.dispose()
