@@ -393,6 +393,8 @@ def test_dry_run_counts_per_course_and_writes_nothing(snapshot: Snapshot, source
         lines = [line for line in result.stdout.splitlines() if line.startswith(f"{course}: would import ")]
         assert len(lines) == 1, output(result)
         assert f"{sum(len(t) for t in trees)} file" in lines[0] and f"{size} byte" in lines[0], lines[0]
+        submitted = sum(1 for key in outcome.submissions if key[0] == course)
+        assert f" {submitted} submission" in lines[0], lines[0]
     assert target.records() == NOTHING
     assert target.objects() == {}
 
@@ -557,6 +559,11 @@ def test_damaged_file_is_named_and_skipped_with_its_tree_only(
     expected = ngshare_view(snapshot)
     change(expected)
     assert differences(expected, target.view()) == []
+
+    body.write_bytes(data)  # the administrator restores the file from a backup
+    again = import_ngshare(source, target)
+    assert again.returncode == 0, output(again)
+    assert differences(ngshare_view(snapshot), target.view()) == []
 
 
 def test_unknown_schema_version_imports_nothing(source: Source, target: Target):
