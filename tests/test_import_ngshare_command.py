@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import hashlib
 import os
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ import servers
 from ngshare_s3.exchange import keys
 from ngshare_s3.exchange.stored import feedback_files, release_files, submission_files
 from ngshare_s3.stores import open_metadata_store, open_object_store
+from ngshare_s3.stores.metadata.base import Member
 from ngshare_s3.stores.objects.base import read_all
 
 IMPORT_TIMEOUT = 300
@@ -596,3 +601,112 @@ def test_missing_database_file_is_reported_and_not_created(source: Source, targe
     assert "ngshare-s3:" in result.stderr and "Traceback" not in result.stderr, output(result)
     assert not source.database_file.exists()
     assert target.records() == NOTHING
+
+
+# Moving over in two runs, and what is already here ---------------------------------------------
+
+
+def keys_of(snapshot: Snapshot, student: str, with_feedback: bool) -> list[tuple[str, str, str, str]]:
+    """course101 ps1 submissions of the student, oldest first, with or without feedback."""
+    return sorted(
+        key for key, feedback in snapshot.outcome.feedback.items()
+        if key[:3] == (ns.COURSE, ns.PS1, student) and bool(feedback) == with_feedback
+    )
+
+
+def test_a_rehearsal_then_the_final_run_brings_over_what_changed_meanwhile(
+    snapshot: Snapshot, source: Source, target: Target
+):
+    """An administrator imports while ngshare still serves, then stops ngshare and imports
+    again: the second run brings exactly what happened in between."""
+    rehearsal = import_ngshare(source, target)
+    assert rehearsal.returncode == 0, output(rehearsal)
+    first_feedback = keys_of(snapshot, ns.BOB, with_feedback=False)[-1]
+    second_feedback = keys_of(snapshot, ns.HEDY, with_feedback=True)[0]
+    new_feedback = {key: [(f"{key[2]}-regraded.html", f"<p>{key[2]} again</p>".encode())] for key in (first_feedback, second_feedback)}
+    running = ns.start_ngshare(source.folder)
+    try:
+        ns.call(running.api, ns.ADA, "POST", f"/student/{ns.COURSE}/{ns.BOB}",
+                {"first_name": "Robert", "last_name": "Builder", "email": "robert@example.edu"})
+        late_files = ns.submission_files(ns.BOB, 4)
+        late = ns.call(running.api, ns.BOB, "POST", f"/submission/{ns.COURSE}/{ns.PS1}", {"files": ns.files_field(late_files)})
+        for (course, assignment, student, timestamp), files in new_feedback.items():
+            ns.call(running.api, ns.ADA, "POST", f"/feedback/{course}/{assignment}/{student}",
+                    {"timestamp": timestamp, "files": ns.feedback_field(files)})
+    finally:
+        running.stop()
+
+    final = import_ngshare(source, target)
+    assert final.returncode == 0, output(final)
+    assert last_line(final).startswith(
+        "Imported 0 courses, 1 member, 0 assignments, 1 submission, 2 feedback sets"
+    ), output(final)
+    view = target.view()
+    bob = [s for s in view[ns.COURSE]["students"] if s["username"] == ns.BOB]
+    assert bob == [{"username": ns.BOB, "first_name": "Robert", "last_name": "Builder", "email": "robert@example.edu"}]
+    submissions = view[ns.COURSE]["assignments"][ns.PS1]["submissions"]
+    assert submissions[f"{ns.BOB} {late['timestamp']}"] == {"files": _uploaded_tree(late_files), "feedback": []}
+    for (_, _, student, timestamp), files in new_feedback.items():
+        assert submissions[f"{student} {timestamp}"]["feedback"] == _uploaded_tree(files)
+    checked = subprocess.run(
+        [sys.executable, "-m", "ngshare_s3", "fsck", *target.flags(), "--grace-period", "0"],
+        capture_output=True, text=True, timeout=IMPORT_TIMEOUT, env=clean_environment(),
+    )
+    assert checked.returncode == 0 and "Consistent." in checked.stdout, output(checked)  # replaced feedback's bodies gone
+
+
+def test_a_member_here_in_another_role_is_named_and_left_as_is(snapshot: Snapshot, source: Source, target: Target):
+    async def bob_teaches_course101(metadata, objects) -> None:
+        await metadata.create_course(ns.COURSE)
+        await metadata.add_member(Member(ns.COURSE, ns.BOB, "instructor", "Bob", "Builder", "bob@example.edu"))
+
+    asyncio.run(_with_stores(target, bob_teaches_course101))
+    result = import_ngshare(source, target)
+    assert result.returncode == 1, output(result)
+    assert (
+        f"skipped member course={ns.COURSE} user={ns.BOB}: a student in ngshare, but here already listed as instructor"
+        in result.stdout
+    ), output(result)
+    assert last_line(result).endswith("skipped: 1 record (listed above)."), output(result)
+    view = target.view()
+    assert ns.BOB in [i["username"] for i in view[ns.COURSE]["instructors"]]
+    assert ns.BOB not in [s["username"] for s in view[ns.COURSE]["students"]]
+    expected = ngshare_view(snapshot)[ns.COURSE]["assignments"]
+    assert differences(expected, view[ns.COURSE]["assignments"]) == []  # his work came over all the same
+
+
+def test_progress_shows_on_a_terminal_and_never_in_a_pipe(source: Source, target: Target):
+    piped = import_ngshare(source, target, "--dry-run")
+    assert piped.returncode == 0, output(piped)
+    assert "%|" not in piped.stdout + piped.stderr
+
+    controller, terminal = os.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a window 100 wide
+    shown: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal's other side closed
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        on_terminal = subprocess.run(
+            import_command(source, target, "--dry-run"),
+            stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=IMPORT_TIMEOUT, env=clean_environment(),
+        )
+    finally:
+        os.close(terminal)
+        reader.join(timeout=10)
+        os.close(controller)
+    bar = b"".join(shown).decode(errors="replace")
+    assert on_terminal.returncode == 0, on_terminal.stdout
+    assert "%|" in bar and "record" in bar, bar
+    assert "%|" not in on_terminal.stdout
+    assert on_terminal.stdout.splitlines()[-1].startswith("Dry run, nothing written")
