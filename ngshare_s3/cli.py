@@ -1,6 +1,7 @@
 """`ngshare-s3` / `python -m ngshare_s3`: start the service, or stop with one clear line.
 `ngshare-s3 fsck ...` checks and repairs the stores instead (see fsck_command);
-`ngshare-s3 auditor ...` sets up a read-only account on the bucket (see auditor_command)."""
+`ngshare-s3 auditor ...` sets up a read-only account on the bucket (see auditor_command);
+`ngshare-s3 import-ngshare ...` brings an ngshare installation over (see import_command)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if argv[:1] == ["auditor"]:
         auditor_command.main(argv[1:])
+        return
+    if argv[:1] == ["import-ngshare"]:
+        from . import import_command  # SQLAlchemy and tqdm: loaded for this command only
+
+        import_command.main(argv[1:])
         return
     configure_logging("text", debug=False)
     try:

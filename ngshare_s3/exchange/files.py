@@ -278,7 +278,7 @@ class FilesDecoder:
     def _small_file(self, value: object) -> UploadedFile:
         """The rules on an element parsed whole (as json.loads would have)."""
         path = value.get("path") if isinstance(value, dict) else None
-        _check_path(path)
+        check_file_path(path)
         content = value.get("content")  # type: ignore[union-attr]
         if not isinstance(content, str):
             raise BadRequest(BAD_CONTENT)
@@ -298,14 +298,15 @@ class FilesDecoder:
         path = self._path.text
         if path is None:
             raise BadRequest(PATH_TOO_LONG)
-        _check_path(path)
+        check_file_path(path)
         content = self._content
         if content is None or not content.decoded:
             raise BadRequest(BAD_CONTENT)
         return UploadedFile(path, content.md5, content.size, self._spool.window(content.start, content.size))
 
 
-def _check_path(path: object) -> None:
+def check_file_path(path: object) -> None:
+    """The rules a file's path in a tree must meet, as a 400."""
     if not is_legal_path(path):
         raise BadRequest(ILLEGAL_PATH)
     check_path(path)

@@ -35,7 +35,7 @@ TEMP_FOLDER = ".tmp"
 MAKEDIRS_ATTEMPTS = 5
 
 # Errors that mean the storage itself is unusable right now, not that the request was bad.
-UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOENT}
+UNAVAILABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ENOENT, errno.ENOTDIR}
 
 # Errors that mean the service's user may not use the folder: a fault of the configuration.
 REFUSED_ERRNOS = {errno.EACCES, errno.EPERM}
