@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -305,6 +306,7 @@ async def check_import(base: str, built: Built) -> list[str]:
 
 
 def verify(target: Target, built: Built, hub: FakeHub, folder: Path, python: Path) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
     namespace = argparse.Namespace(server_arg=[], python=str(python), database=target.database,
                                    storage=target.storage)
     server = Server(deadline.server_command("ngshare_s3", folder, namespace), hub, folder, target.environment)
@@ -313,6 +315,19 @@ def verify(target: Target, built: Built, hub: FakeHub, folder: Path, python: Pat
         return asyncio.run(check_import(server.base, built))
     finally:
         server.stop()
+
+
+def summary_problems(runs: list[Run], counts: SourceCounts) -> list[str]:
+    """The summary lines agree with the source as counted here: the dry run and the import name
+    every file and byte of it, and the second run finds nothing new."""
+    problems = []
+    for run in runs:
+        written = re.search(r"\((\d+) files?, (\d+) bytes?\)", run.summary)
+        if run.name in ("dry run", "import") and (not written or (int(written[1]), int(written[2])) != (counts.files, counts.bytes)):
+            problems.append(f"{run.name}: summary {run.summary!r} does not name {counts.files} files, {counts.bytes} bytes")
+        if run.name == "again" and not run.summary.startswith("Imported nothing new"):
+            problems.append(f"again: summary {run.summary!r} does not say that nothing was new")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,6 +400,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="import-ngshare-"))
+    load_before = os.getloadavg()[0]
     hub = FakeHub()
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -417,8 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                         failed = True
                         print(f"{kind}: {name} exited with {run.status}:\n{log.read_text()[-3000:]}", file=sys.stderr)
                         break
-                problems = verify(target, built, hub, workdir / f"serve-{kind.replace('+', '-')}", args.python) \
-                    if runs[-1].status == 0 else ["not checked: an import run failed"]
+                problems = summary_problems(runs, counts)
+                if runs[-1].status == 0:
+                    problems += verify(target, built, hub, workdir / f"serve-{kind.replace('+', '-')}", args.python)
+                else:
+                    problems.append("not checked: an import run failed")
                 failed = failed or bool(problems)
                 for problem in problems[:20]:
                     print(f"{kind}: {problem}", file=sys.stderr)
@@ -434,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(counts, results))
         print()
         print(f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}, "
-              f"load average {os.getloadavg()[0]:.2f}")
+              f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
         if args.json:
             args.json.write_text(json.dumps({"source": asdict(counts), "records": counts.records,
                                              "build_seconds": build_seconds, "targets": results}, indent=1))
