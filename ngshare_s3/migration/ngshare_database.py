@@ -5,6 +5,7 @@ the service answers after an import are in ngshare's order."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -119,15 +120,14 @@ class SourceCourse:
         return 1 + len(self.members) + len(self.assignments) + sum(len(a.submissions) for a in self.assignments)
 
 
-def read_only_url(url: str) -> sa.URL:
-    """The URL as given, except that an SQLite file is opened read-only (and never created)."""
+def read_only_engine(url: str) -> sa.Engine:
+    """An engine for the URL as given, except that an SQLite file is opened read-only (and never
+    created), through a file: URI that SQLite itself decodes, whatever the path's characters."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        if parsed.database.startswith("file:"):
-            raise SourceError("--from-database: give the SQLite file's path, not a file: URI")
-        uri = Path(parsed.database).absolute().as_uri()
-        return parsed.set(database=uri, query={**parsed.query, "mode": "ro", "uri": "true"})
-    return parsed
+        uri = Path(parsed.database).absolute().as_uri() + "?mode=ro"
+        return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    return sa.create_engine(parsed)
 
 
 def _timestamp(value: datetime | str) -> str:
@@ -206,7 +206,7 @@ def read_ngshare_database(url: str) -> list[SourceCourse]:
     """Every course of the database at an SQLAlchemy URL (ngshare's --database), once its schema
     version is checked, sorted by course id."""
     try:
-        engine = sa.create_engine(read_only_url(url))
+        engine = read_only_engine(url)
     except ImportError as error:
         raise SourceError(f"--from-database {shown(url)}: the database's driver is not installed ({error})") from error
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:

@@ -9,6 +9,7 @@ Everything listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -20,7 +21,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import psutil
 import pytest
@@ -300,7 +301,7 @@ def write_hub_config(
     addresses = HubAddresses.pick()
     service_port = free_loopback_port()
     service_folder = folder / 'service'
-    service_folder.mkdir()
+    service_folder.mkdir(exist_ok=True)  # a Hub restarted on the same folder keeps it
     service = {
         'name': SERVICE_NAME,
         'url': f'http://{LOOPBACK}:{service_port}',
@@ -397,19 +398,28 @@ def extra_hub_services() -> list[dict]:
     return []
 
 
-@pytest.fixture(scope='module')
-def jupyterhub(service_storage, extra_hub_services, tmp_path_factory):
-    """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
+@contextlib.contextmanager
+def serving_jupyterhub(
+    folder: Path, storage: ServiceStorage, admin_token: str, extra_services: list[dict] = ()
+) -> Iterator[JupyterHub]:
+    """JupyterHub in `folder` with the exchange on `storage` as its managed service, serving
+    until the block ends. A Hub started again on the same folder keeps its users and tokens."""
     hub_program, proxy_program = jupyterhub_programs()
-    folder = tmp_path_factory.mktemp('jupyterhub')
-    admin_token = secrets.token_hex(32)
-    config, public_url = write_hub_config(folder, service_storage, admin_token, proxy_program, extra_hub_services)
+    config, public_url = write_hub_config(folder, storage, admin_token, proxy_program, extra_services)
     hub = start_jupyterhub(hub_program, proxy_program, folder, config, public_url, admin_token)
     try:
         wait_until_serving(hub)
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture(scope='module')
+def jupyterhub(service_storage, extra_hub_services, tmp_path_factory):
+    """JupyterHub 6 + configurable-http-proxy + ngshare_s3 as managed service, torn down after."""
+    folder = tmp_path_factory.mktemp('jupyterhub')
+    with serving_jupyterhub(folder, service_storage, secrets.token_hex(32), extra_hub_services) as hub:
+        yield hub
 
 
 # --------------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ async def test_a_student_fetching_feedback_reads_their_membership_once(course: E
         (INSTRUCTOR, COURSE, ASSIGNMENT, "nobody", 404, "Student not found"),
         (INSTRUCTOR, COURSE, ASSIGNMENT, "carl", 404, "Submission not found"),
         (Caller("root", is_admin=True), COURSE, ASSIGNMENT, "nobody", 404, "Student not found"),
+        (Caller("root", is_admin=True), "nowhere", "nothing", "nobody", 404, "Course not found"),
+        (Caller("root", is_admin=True), COURSE, "nothing", "nobody", 404, "Assignment not found"),
     ],
 )
 async def test_the_checks_answer_in_the_spec_order(course, caller, course_id, assignment_id, student_id, status, message):
