@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -106,8 +107,18 @@ async def run(args: argparse.Namespace, courses: list[SourceCourse]) -> Tally:
     return total
 
 
+class OneLine(logging.Formatter):
+    """A warning of the stores' (e.g. bodies left for fsck) as one line among the report's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"ngshare-s3: {record.getMessage()}"
+
+
 def main(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
         courses = read_ngshare_database(args.from_database)
         total = asyncio.run(run(args, courses))
