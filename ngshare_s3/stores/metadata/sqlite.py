@@ -348,7 +348,8 @@ async def _refuse_foreign_tables(connection: aiosqlite.Connection, path: str) ->
     if foreign:
         raise StoreConfigError(
             f"the database {path} holds tables ngshare_s3 does not use ({', '.join(foreign)}); "
-            "if it is ngshare's, point --database at a new file (data is not migrated)"
+            "if it is ngshare's, point --database at a new file and bring ngshare's data over with "
+            f"`ngshare-s3 import-ngshare --from-database sqlite:///{path}`"
         )
 
 
