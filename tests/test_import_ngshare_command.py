@@ -710,3 +710,14 @@ def test_progress_shows_on_a_terminal_and_never_in_a_pipe(source: Source, target
     assert "%|" in bar and "record" in bar, bar
     assert "%|" not in on_terminal.stdout
     assert on_terminal.stdout.splitlines()[-1].startswith("Dry run, nothing written")
+
+
+def test_ngshare_s3_pointed_at_ngshare_s_database_refuses_it_untouched_and_names_the_import(source: Source, tmp_path: Path):
+    before = source.fingerprint()
+    result = subprocess.run(
+        [sys.executable, "-m", "ngshare_s3", "fsck", "--database", source.database, "--storage", str(tmp_path / "objects")],
+        capture_output=True, text=True, timeout=IMPORT_TIMEOUT, env=clean_environment(),
+    )
+    assert result.returncode == 2, output(result)
+    assert f"`ngshare-s3 import-ngshare --from-database {source.database}`" in result.stderr, output(result)
+    assert source.fingerprint() == before

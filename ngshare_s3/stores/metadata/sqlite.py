@@ -301,13 +301,13 @@ async def _connect_and_prepare(path: str) -> aiosqlite.Connection:
     # one with BEGIN IMMEDIATE.
     connection = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     try:
+        await _refuse_foreign_tables(connection, path)  # before WAL mode changes the file
         async with connection.execute("PRAGMA journal_mode = WAL") as cursor:
             (mode,) = await cursor.fetchone()
         if mode.lower() != "wal":
             raise StoreConfigError(f"cannot use the database {path}: WAL journal unavailable")
         await connection.execute("PRAGMA synchronous = FULL")
         await connection.execute("BEGIN IMMEDIATE")
-        await _refuse_foreign_tables(connection, path)
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 await connection.execute(statement)
