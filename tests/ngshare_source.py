@@ -136,14 +136,32 @@ class StandInHub:
         self._server.server_close()
 
 
+def api_over_http(base_url: str, token_of: Callable[[str], str]) -> Api:
+    """The story's transport: each call as `user` with `token_of(user)`, the route escaped as
+    ngshare_exchange escapes it and appended to `base_url`."""
+
+    def api(
+        user: str, method: str, route: str, data: dict[str, str] | None = None, params: dict[str, str] | None = None
+    ) -> requests.Response:
+        return requests.request(
+            method,
+            base_url + quote(route, safe="/"),
+            headers={"Authorization": f"token {token_of(user)}"},
+            data=data,
+            params=params,
+            allow_redirects=False,
+            timeout=REQUEST_TIMEOUT,
+        )
+
+    return api
+
+
 @dataclasses.dataclass
-class NgshareSource:
-    """A running ngshare 0.6.0 and where it keeps its data: `database` (the SQLAlchemy URL),
+class NgshareFolder:
+    """Where an ngshare installation keeps its data: `database` (the SQLAlchemy URL),
     `database_file` and `storage` (the folder of file bodies)."""
 
     folder: Path
-    server: servers.Server
-    hub: StandInHub
 
     @property
     def database_file(self) -> Path:
@@ -157,28 +175,17 @@ class NgshareSource:
     def storage(self) -> Path:
         return self.folder / "files"
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}{API_PREFIX.rstrip('/')}"
 
-    def api(
-        self,
-        user: str,
-        method: str,
-        route: str,
-        data: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> requests.Response:
-        """One API call as `user`, the route escaped as ngshare_exchange escapes it."""
-        return requests.request(
-            method,
-            self.base_url + quote(route, safe="/"),
-            headers={"Authorization": f"token {token_for(user)}"},
-            data=data,
-            params=params,
-            allow_redirects=False,
-            timeout=REQUEST_TIMEOUT,
-        )
+@dataclasses.dataclass
+class NgshareSource(NgshareFolder):
+    """A running ngshare 0.6.0 on its folder, called through `api`."""
+
+    server: servers.Server
+    hub: StandInHub
+
+    @property
+    def api(self) -> Api:
+        return api_over_http(f"http://127.0.0.1:{self.server.port}{API_PREFIX.rstrip('/')}", token_for)
 
     def stop(self) -> None:
         self.server.stop()

@@ -67,22 +67,8 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
 
 
 @dataclass
-class Source:
+class Source(ns.NgshareFolder):
     """A copy of the installation: ngshare's database file and storage folder."""
-
-    folder: Path
-
-    @property
-    def database_file(self) -> Path:
-        return self.folder / "ngshare.db"
-
-    @property
-    def database(self) -> str:
-        return f"sqlite:///{self.database_file}"
-
-    @property
-    def storage(self) -> Path:
-        return self.folder / "files"
 
     def fingerprint(self) -> dict[str, str]:
         """Every file of the copy (database, its journals if any, storage) by its SHA-256."""

@@ -109,13 +109,12 @@ class NgshareImport:
         for assignment in course.assignments:
             await self._assignment(cid, assignment, tally)
         if tally.imported and not self.dry_run:
-            detail = {kind: n for kind, n in tally.imported.items()}
-            event = Event(timestamps.now(), IMPORTER, "import from ngshare", cid, detail=detail)
+            event = Event(timestamps.now(), IMPORTER, "import from ngshare", cid, detail=dict(tally.imported))
             await self.ex.metadata.record_event(event)
         return tally
 
-    def _skip(self, tally: Tally, kind: str, where: str, why: str, count: int = 1) -> None:
-        tally.skipped[kind] += count
+    def _skip(self, tally: Tally, kind: str, where: str, why: str) -> None:
+        tally.skipped[kind] += 1
         self.report(f"skipped {where}: {why}")
 
     async def _member(self, course_id: str, source: SourceMember, tally: Tally) -> None:

@@ -21,12 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import quote
 
 import pytest
-import requests
 
-from ngshare_source import ADMIN, COURSES, USERS, StoryOutcome, diff_recordings, populate, record_answers
+from ngshare_source import ADMIN, COURSES, USERS, StoryOutcome, api_over_http, diff_recordings, populate, record_answers
 
 from .conftest import JupyterHub, ServiceStorage, ngshare_0_6, serving_jupyterhub, tail
 
@@ -45,20 +43,8 @@ def documented(difference: str) -> bool:
 
 def exchange_api(hub: JupyterHub, tokens: dict[str, str]):
     """The story's way of calling the exchange: as `user`, with their own Hub token, through the
-    Hub's public proxy; the route escaped as ngshare_exchange escapes it."""
-
-    def api(user: str, method: str, route: str, data=None, params=None) -> requests.Response:
-        return requests.request(
-            method,
-            hub.exchange_url + quote(route, safe='/'),
-            headers={'Authorization': f'token {tokens[user]}'},
-            data=data,
-            params=params,
-            allow_redirects=False,
-            timeout=60,
-        )
-
-    return api
+    Hub's public proxy."""
+    return api_over_http(hub.exchange_url, tokens.__getitem__)
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
