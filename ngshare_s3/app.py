@@ -21,26 +21,19 @@ from .http.upload_memory import ByteBudget
 from .logs import UnparsedRequestLog
 from .metrics import Metrics, ObservedStore, new_metrics
 from .settings import Settings
-from .stores import open_metadata_store, open_object_store
+from .stores import opened_stores
 
 
 async def open_stores(app: web.Application) -> AsyncIterator[None]:
     """Open both stores for the application's lifetime and close them on shutdown."""
     settings = app[SETTINGS]
-    metadata = await open_metadata_store(settings.database)
-    try:
-        objects = await open_object_store(settings.storage)
-    except BaseException:
-        await metadata.close()
-        raise
-    app[EXCHANGE] = Exchange(
-        ObservedStore(metadata, "database", app[METRICS]),
-        ObservedStore(objects, "storage", app[METRICS]),
-        settings.debug,
-    )
-    yield
-    await objects.close()
-    await metadata.close()
+    async with opened_stores(settings.database, settings.storage) as (metadata, objects):
+        app[EXCHANGE] = Exchange(
+            ObservedStore(metadata, "database", app[METRICS]),
+            ObservedStore(objects, "storage", app[METRICS]),
+            settings.debug,
+        )
+        yield
 
 
 def make_app(settings: Settings) -> web.Application:

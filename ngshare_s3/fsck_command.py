@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from . import settings
 from .exchange import fsck
-from .stores import open_metadata_store, open_object_store
+from .stores import opened_stores
 from .stores.errors import StoreConfigError, StoreUnavailable
 from .stores.metadata.base import Assignment, Member
 from .stores.objects.base import ObjectStore
@@ -122,19 +122,12 @@ def print_report(report: fsck.FsckReport, temporaries: list[str], grace_period: 
 
 
 async def run(database: str, storage: str, grace_period: timedelta, repair: bool) -> int:
-    metadata = await open_metadata_store(database)
-    try:
-        objects = await open_object_store(storage)
-        try:
-            report = await fsck.check(metadata, objects, grace_period)
-            temporaries = stale_temporary_files(objects, grace_period)
-            if repair:
-                await fsck.repair(metadata, objects, report)
-                objects.remove_leftovers(temporaries)
-        finally:
-            await objects.close()
-    finally:
-        await metadata.close()
+    async with opened_stores(database, storage) as (metadata, objects):
+        report = await fsck.check(metadata, objects, grace_period)
+        temporaries = stale_temporary_files(objects, grace_period)
+        if repair:
+            await fsck.repair(metadata, objects, report)
+            objects.remove_leftovers(temporaries)
     print_report(report, temporaries, grace_period, repair)
     return 0 if consistent(report, temporaries) else 1
 

@@ -18,7 +18,7 @@ from .exchange.exchange import Exchange
 from .exchange.errors import ExchangeError
 from .migration.importer import NgshareImport, Tally
 from .migration.ngshare_database import SourceCourse, SourceError, read_ngshare_database
-from .stores import open_metadata_store, open_object_store
+from .stores import opened_stores
 from .stores.errors import DuplicateKey, StoreConfigError, StoreUnavailable
 
 NGSHARE_DATABASE = "sqlite:////srv/ngshare/ngshare.db"  # ngshare's own defaults
@@ -90,20 +90,13 @@ async def run(args: argparse.Namespace, courses: list[SourceCourse]) -> Tally:
     if not storage.is_dir():
         raise SourceError(f"--from-storage {str(storage)!r} is not a folder")
     total = Tally()
-    metadata = await open_metadata_store(args.database)
-    try:
-        objects = await open_object_store(args.storage)
-        try:
-            with tqdm(total=sum(c.records for c in courses), unit="record", disable=None, leave=False) as bar:
-                run = NgshareImport(Exchange(metadata, objects, debug=False), storage, args.dry_run, bar.write, bar.update)
-                for course in courses:
-                    tally = await run.course(course)
-                    bar.write(course_line(course.course_id, tally, args.dry_run))
-                    total.add(tally)
-        finally:
-            await objects.close()
-    finally:
-        await metadata.close()
+    async with opened_stores(args.database, args.storage) as (metadata, objects):
+        with tqdm(total=sum(c.records for c in courses), unit="record", disable=None, leave=False) as bar:
+            importer = NgshareImport(Exchange(metadata, objects, debug=False), storage, args.dry_run, bar.write, bar.update)
+            for course in courses:
+                tally = await importer.course(course)
+                bar.write(course_line(course.course_id, tally, args.dry_run))
+                total.add(tally)
     return total
 
 

@@ -30,7 +30,7 @@ import ngshare_source as ns
 import servers
 from ngshare_s3.exchange import keys
 from ngshare_s3.exchange.stored import feedback_files, release_files, submission_files
-from ngshare_s3.stores import open_metadata_store, open_object_store
+from ngshare_s3.stores import opened_stores
 from ngshare_s3.stores.metadata.base import Member
 from ngshare_s3.stores.objects.base import read_all
 
@@ -142,15 +142,8 @@ def md5(data: bytes) -> str:
 
 
 async def _with_stores(target: Target, read):
-    metadata = await open_metadata_store(target.database)
-    try:
-        objects = await open_object_store(str(target.storage))
-        try:
-            return await read(metadata, objects)
-        finally:
-            await objects.close()
-    finally:
-        await metadata.close()
+    async with opened_stores(target.database, str(target.storage)) as (metadata, objects):
+        return await read(metadata, objects)
 
 
 # Running the command ----------------------------------------------------------------------------

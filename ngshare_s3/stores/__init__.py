@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from .errors import StoreConfigError
 from .metadata.base import MetadataStore
 from .objects.base import ObjectStore
@@ -37,3 +40,17 @@ async def open_object_store(location: str) -> ObjectStore:
     from .objects.filesystem import FilesystemObjectStore
 
     return await FilesystemObjectStore.open(location)
+
+
+@asynccontextmanager
+async def opened_stores(database: str, storage: str) -> AsyncIterator[tuple[MetadataStore, ObjectStore]]:
+    """Both stores, open for the block and closed after it, whatever happens."""
+    metadata = await open_metadata_store(database)
+    try:
+        objects = await open_object_store(storage)
+        try:
+            yield metadata, objects
+        finally:
+            await objects.close()
+    finally:
+        await metadata.close()
